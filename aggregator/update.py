@@ -1,0 +1,260 @@
+"""The update pipeline: for every due feed, fetch -> parse -> sanitise -> store.
+
+    store.requests | fetch (concurrent) | parse + sanitize (per feed) | store (one transaction)
+
+Only fetching is concurrent.  Each feed ends with exactly one UpdateResult and
+one log line; a feed's failure is recorded on that feed and never stops the
+others.  Anything that is not a FeedError is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from .errors import FeedError, ParseError
+from .fetch import Fetcher, user_agent
+from .models import (
+    Config,
+    FeedSpec,
+    Fetched,
+    FetchFailed,
+    FetchRequest,
+    FetchResult,
+    NotModified,
+    ParsedFeed,
+    UpdateResult,
+)
+from .parse import discover_feed_links, parse_feed
+from .sanitize import sanitize_entry
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+# A failing feed waits twice as long after each failure, up to a day.
+MAX_BACKOFF = timedelta(hours=24)
+
+
+def next_poll_time(
+    now: datetime, interval: int, *, error_count: int = 0, retry_after: int | None = None
+) -> datetime:
+    """When to poll a feed next: its interval, or exponential backoff after failures.
+
+    A server's Retry-After (RFC 9110 section 10.2.3) is a floor, never shortened.
+    """
+    delay = timedelta(seconds=interval)
+    if error_count > 0:
+        delay = min(delay * (2 ** (error_count - 1)), MAX_BACKOFF)
+    if retry_after:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return now + delay
+
+
+@dataclass(frozen=True)
+class UpdateOptions:
+    force: bool = False  # poll every feed, due or not
+    only: Collection[str] | None = None  # feed keys or source slugs
+    # Autodiscovered and redirected URLs come from pages we do not control: by
+    # default they may not point at this machine's own network (issue 6).
+    block_private_discovered: bool = True
+
+
+def parse_and_sanitize(body: bytes, *, url: str, content_type: str | None, now: datetime,
+                       max_entries: int) -> ParsedFeed:
+    """Parse a body and pass every entry through the one sanitising door."""
+    parsed = parse_feed(body, url=url, content_type=content_type, now=now, max_entries=max_entries)
+    return ParsedFeed(
+        format=parsed.format,
+        title=parsed.title,
+        link=parsed.link,
+        language=parsed.language,
+        entries=tuple(sanitize_entry(e, e.link or url) for e in parsed.entries),
+        warnings=parsed.warnings,
+    )
+
+
+class Updater:
+    """Runs one update over a config and a store.  Holds no state between runs."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        options: UpdateOptions = UpdateOptions(),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_result: Callable[[UpdateResult, int, int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.options = options
+        self.now = now
+        self.on_result = on_result
+        self.specs = {spec.key: spec for spec in config.feeds()}
+        self.intervals = {
+            spec.key: source.poll_interval or config.settings.poll_interval
+            for source in config.sources
+            for spec in source.feeds
+        }
+        settings = config.settings
+        self.user_agent = user_agent(settings.user_agent, settings.base_url)
+
+    def selected_keys(self) -> set[str]:
+        only = self.options.only
+        if not only:
+            return set(self.specs)
+        return {k for k, spec in self.specs.items() if k in only or spec.source in only}
+
+    async def run(self) -> list[UpdateResult]:
+        self.store.sync_feeds(self.specs.values())
+        requests = self.store.requests(
+            self.selected_keys(), now=self.now(), due_only=not self.options.force
+        )
+        results: list[UpdateResult] = []
+        limits = self.config.settings.fetch
+        async with (
+            Fetcher(limits, self.user_agent) as fetcher,
+            Fetcher(limits, self.user_agent, block_private=True) as guarded,
+        ):
+            discovery_fetcher = guarded if self.options.block_private_discovered else fetcher
+            async for fetched in fetcher.fetch_many(requests):
+                result = await self._process(fetched, discovery_fetcher)
+                results.append(result)
+                self._report(result)
+                if self.on_result:
+                    self.on_result(result, len(results), len(requests))
+        return results
+
+    def _report(self, r: UpdateResult) -> None:
+        line = (
+            f"event=feed_updated feed={r.url} status={r.status} new={r.new} "
+            f"updated={r.updated} ms={r.elapsed_ms}"
+        )
+        if r.error:
+            line += f" error={r.error.kind} message={r.error.message!r}"
+            log.warning(line)
+        else:
+            log.info(line)
+
+    async def _process(self, result: FetchResult, discovery: Fetcher) -> UpdateResult:
+        spec = self.specs[result.key]
+        now = self.now()
+        interval = self.intervals[spec.key]
+        try:
+            if isinstance(result, FetchFailed):
+                raise FeedError(result.url, result.error)
+            if isinstance(result, NotModified):
+                self.store.save_unchanged(
+                    spec.key,
+                    validators=result.validators,
+                    now=now,
+                    next_poll=next_poll_time(now, interval),
+                )
+                return UpdateResult(
+                    spec.key, result.url, "not_modified", elapsed_ms=result.elapsed_ms
+                )
+            return await self._store_body(spec, result, discovery, now, interval)
+        except FeedError as exc:
+            errors = self.store.error_count(spec.key) + 1
+            self.store.save_error(
+                spec.key,
+                exc.info,
+                now=now,
+                next_poll=next_poll_time(
+                    now, interval, error_count=errors, retry_after=exc.info.retry_after
+                ),
+            )
+            return UpdateResult(
+                spec.key, result.url, "error", error=exc.info, elapsed_ms=result.elapsed_ms
+            )
+
+    async def _store_body(
+        self,
+        spec: FeedSpec,
+        result: Fetched,
+        discovery: Fetcher,
+        now: datetime,
+        interval: int,
+    ) -> UpdateResult:
+        if result.permanent_redirect and result.permanent_redirect != result.url:
+            self.store.set_fetch_url(spec.key, result.permanent_redirect, redirected=True)
+        body_hash = hashlib.sha256(result.body).hexdigest()
+        next_poll = next_poll_time(now, interval)
+        if body_hash == self.store.body_hash(spec.key):
+            # A server without validators sent the same bytes again: nothing to parse.
+            self.store.save_unchanged(
+                spec.key, validators=result.validators, now=now, next_poll=next_poll
+            )
+            return UpdateResult(spec.key, result.url, "not_modified", elapsed_ms=result.elapsed_ms)
+        try:
+            parsed = await self._parse(result)
+        except ParseError as exc:
+            if exc.info.kind != "not_a_feed":
+                raise
+            found = await self._discover(spec, result, discovery)
+            if found is None:
+                raise
+            result = found
+            body_hash = hashlib.sha256(result.body).hexdigest()
+            parsed = await self._parse(result)
+        counts = self.store.save_fetched(
+            spec.key,
+            parsed,
+            validators=result.validators,
+            body_hash=body_hash,
+            now=now,
+            next_poll=next_poll,
+        )
+        return UpdateResult(
+            spec.key,
+            result.url,
+            "ok",
+            new=counts.new,
+            updated=counts.updated,
+            elapsed_ms=result.elapsed_ms,
+        )
+
+    async def _parse(self, result: Fetched) -> ParsedFeed:
+        limits = self.config.settings.fetch
+        return await asyncio.to_thread(
+            parse_and_sanitize,
+            result.body,
+            url=result.final_url,
+            content_type=result.content_type,
+            now=self.now(),
+            max_entries=limits.max_entries,
+        )
+
+    async def _discover(self, spec: FeedSpec, page: Fetched, fetcher: Fetcher) -> Fetched | None:
+        """A web page came back instead of a feed: follow its <link rel="alternate"> feed.
+
+        The discovered URL is remembered, so the page is not fetched again.  A page
+        that advertises no feed leaves the original "not a feed" error in place.
+        """
+        for link in discover_feed_links(page.body, page.final_url)[:3]:
+            found = await fetcher.fetch(FetchRequest(spec.key, link))
+            if isinstance(found, FetchFailed):
+                raise FeedError(link, found.error)
+            if isinstance(found, Fetched):
+                log.info("event=feed_discovered feed=%s page=%s", link, page.final_url)
+                self.store.set_fetch_url(spec.key, link)
+                return found
+        return None
+
+
+def update(
+    config: Config,
+    store: Store,
+    *,
+    options: UpdateOptions = UpdateOptions(),
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    on_result: Callable[[UpdateResult, int, int], None] | None = None,
+) -> list[UpdateResult]:
+    """Run one update from synchronous code (the CLI)."""
+    updater = Updater(config, store, options=options, now=now, on_result=on_result)
+    return asyncio.run(updater.run())
+
