@@ -189,6 +189,7 @@ class Fetched:
     http_status: int = 200
     permanent_redirect: str | None = None  # where a 301/308 chain ended, if any
     elapsed_ms: int = 0
+    max_age: int | None = None  # Cache-Control max-age: do not poll again sooner
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,7 @@ class NotModified:
     url: str
     validators: Validators
     elapsed_ms: int = 0
+    max_age: int | None = None
 
 
 @dataclass(frozen=True)

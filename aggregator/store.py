@@ -42,7 +42,7 @@ migrations = Migrations("aggregator")
 
 @migrations()
 def m001_initial(db: Database) -> None:
-    db["feeds"].create(
+    db.table("feeds").create(
         {
             "key": str,  # the URL feeds.yaml produced; never changes
             "url": str,  # where we fetch it now (after discovery or a permanent redirect)
@@ -70,7 +70,7 @@ def m001_initial(db: Database) -> None:
         not_null=["url", "source", "platform", "kind"],
         defaults={"error_count": 0},
     )
-    db["entries"].create(
+    db.table("entries").create(
         {
             "id": str,
             "feed_key": str,
@@ -97,10 +97,16 @@ def m001_initial(db: Database) -> None:
         not_null=["feed_key", "source", "identity", "title", "published", "first_seen"],
         foreign_keys=[("feed_key", "feeds", "key")],
     )
-    db["entries"].create_index(["feed_key", "identity"], unique=True)
-    db["entries"].create_index(["published"])
-    db["entries"].create_index(["source", "published"])
-    db["entries"].create_index(["canonical_link"])
+    db.table("entries").create_index(["feed_key", "identity"], unique=True)
+    db.table("entries").create_index(["published"])
+    db.table("entries").create_index(["source", "published"])
+    db.table("entries").create_index(["canonical_link"])
+
+
+@migrations()
+def m002_adaptive_polling(db: Database) -> None:
+    # How many polls in a row brought nothing new: quiet feeds are polled less often.
+    db.table("feeds").add_column("unchanged_polls", int, not_null_default=0)
 
 
 def iso(moment: datetime) -> str:
@@ -170,7 +176,7 @@ class Store:
 
     def sync_feeds(self, feeds: Iterable[FeedSpec]) -> None:
         """Make sure every configured feed has a row; keep what we learnt about existing ones."""
-        existing = {row["key"]: row for row in self.db["feeds"].rows}
+        existing = {row["key"]: row for row in self.db.table("feeds").rows}
         rows = []
         for spec in feeds:
             row = existing.get(spec.key)
@@ -200,14 +206,14 @@ class Store:
                 )
         if rows:
             with self._transaction():
-                self.db["feeds"].upsert_all(rows, pk="key")
+                self.db.table("feeds").upsert_all(rows, pk="key")
 
     def requests(
         self, keys: Collection[str], *, now: datetime, due_only: bool
     ) -> list[FetchRequest]:
         """What to fetch: the given feeds, only those whose next poll has come when `due_only`."""
         out = []
-        for row in self.db["feeds"].rows:
+        for row in self.db.table("feeds").rows:
             if row["key"] not in keys:
                 continue
             next_poll = from_iso(row["next_poll"])
@@ -223,7 +229,7 @@ class Store:
         return out
 
     def feed_row(self, key: str) -> dict[str, Any]:
-        return cast(dict[str, Any], self.db["feeds"].get(key))
+        return cast(dict[str, Any], self.db.table("feeds").get(key))
 
     def set_fetch_url(self, key: str, url: str, *, redirected: bool = False) -> None:
         """Remember a discovered feed URL, or a permanent redirect (also shown to organisers)."""
@@ -231,7 +237,7 @@ class Store:
         if redirected:
             changes["redirected_to"] = url
         with self._transaction():
-            self.db["feeds"].update(key, changes)
+            self.db.table("feeds").update(key, changes)
 
     def save_fetched(
         self,
@@ -301,8 +307,8 @@ class Store:
                 new += 1
         with self._transaction():
             if rows:
-                self.db["entries"].upsert_all(rows, pk="id")
-            self.db["feeds"].update(
+                self.db.table("entries").upsert_all(rows, pk="id")
+            self.db.table("feeds").update(
                 key,
                 {
                     "title": parsed.title,
@@ -310,6 +316,7 @@ class Store:
                     "etag": validators.etag,
                     "last_modified": validators.last_modified,
                     "body_hash": body_hash,
+                    "unchanged_polls": 0 if rows else (feed["unchanged_polls"] or 0) + 1,
                     **self._success_fields(now, next_poll),
                 },
             )
@@ -324,12 +331,14 @@ class Store:
         next_poll: datetime,
     ) -> None:
         """A 304, or a body identical to the last one: only the feed's state changes."""
+        unchanged = int(self.feed_row(key)["unchanged_polls"] or 0) + 1
         with self._transaction():
-            self.db["feeds"].update(
+            self.db.table("feeds").update(
                 key,
                 {
                     "etag": validators.etag,
                     "last_modified": validators.last_modified,
+                    "unchanged_polls": unchanged,
                     **self._success_fields(now, next_poll),
                 },
             )
@@ -349,7 +358,7 @@ class Store:
         """Record a feed's failure; its stored entries are untouched."""
         feed = self.feed_row(key)
         with self._transaction():
-            self.db["feeds"].update(
+            self.db.table("feeds").update(
                 key,
                 {
                     "last_fetched": iso(now),
@@ -367,6 +376,9 @@ class Store:
     def error_count(self, key: str) -> int:
         return int(self.feed_row(key)["error_count"] or 0)
 
+    def unchanged_polls(self, key: str) -> int:
+        return int(self.feed_row(key)["unchanged_polls"] or 0)
+
     def body_hash(self, key: str) -> str | None:
         value = self.feed_row(key)["body_hash"]
         return str(value) if value else None
@@ -374,10 +386,12 @@ class Store:
     def feed_statuses(self, keys: Collection[str] | None = None) -> list[FeedStatus]:
         counts = {
             row["feed_key"]: row["n"]
-            for row in self.db.query("select feed_key, count(*) as n from entries group by feed_key")
+            for row in self.db.query(
+                "select feed_key, count(*) as n from entries group by feed_key"
+            )
         }
         out = []
-        for row in self.db["feeds"].rows_where(order_by="source, key"):
+        for row in self.db.table("feeds").rows_where(order_by="source, key"):
             if keys is not None and row["key"] not in keys:
                 continue
             error = None
@@ -443,7 +457,7 @@ class Store:
         return [row_to_entry(row) for row in self.db.query(sql, params)]
 
     def entry_count(self) -> int:
-        return self.db["entries"].count
+        return self.db.table("entries").count
 
 
 def row_to_entry(row: dict[str, Any]) -> StoredEntry:

@@ -8,10 +8,20 @@ from aggregator.models import ErrorInfo, FeedSpec, ParsedEntry, ParsedFeed, Vali
 from aggregator.store import Store
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-FEED = FeedSpec(key="https://a.example/feed", url="https://a.example/feed", kind="url",
-                platform="blog", source="alice")
-OTHER = FeedSpec(key="https://b.example/feed", url="https://b.example/feed", kind="url",
-                 platform="mastodon", source="bob")
+FEED = FeedSpec(
+    key="https://a.example/feed",
+    url="https://a.example/feed",
+    kind="url",
+    platform="blog",
+    source="alice",
+)
+OTHER = FeedSpec(
+    key="https://b.example/feed",
+    url="https://b.example/feed",
+    kind="url",
+    platform="mastodon",
+    source="bob",
+)
 
 
 def entry(n: int, **kw) -> ParsedEntry:
@@ -29,8 +39,9 @@ def entry(n: int, **kw) -> ParsedEntry:
 
 
 def feed(*entries: ParsedEntry) -> ParsedFeed:
-    return ParsedFeed(format="rss20", title="A", link="https://a.example/", language="en",
-                      entries=entries)
+    return ParsedFeed(
+        format="rss20", title="A", link="https://a.example/", language="en", entries=entries
+    )
 
 
 @pytest.fixture
@@ -42,8 +53,14 @@ def store(tmp_path):
 
 
 def save(store, parsed, key=FEED.key, now=NOW):
-    return store.save_fetched(key, parsed, validators=Validators("etag"), body_hash="h",
-                              now=now, next_poll=now + timedelta(minutes=30))
+    return store.save_fetched(
+        key,
+        parsed,
+        validators=Validators("etag"),
+        body_hash="h",
+        now=now,
+        next_poll=now + timedelta(minutes=30),
+    )
 
 
 def test_same_entries_twice_add_no_rows(store):
@@ -102,9 +119,13 @@ def test_entries_are_newest_first_and_filterable(store):
 
 def test_error_is_recorded_without_touching_entries(store):
     save(store, feed(entry(1)))
-    err = ErrorInfo(kind="http", message="The server says this feed does not exist.", http_status=404)
+    err = ErrorInfo(
+        kind="http", message="The server says this feed does not exist.", http_status=404
+    )
     store.save_error(FEED.key, err, now=NOW, next_poll=NOW + timedelta(hours=1))
-    store.save_error(FEED.key, err, now=NOW + timedelta(hours=1), next_poll=NOW + timedelta(hours=3))
+    store.save_error(
+        FEED.key, err, now=NOW + timedelta(hours=1), next_poll=NOW + timedelta(hours=3)
+    )
     status = {s.key: s for s in store.feed_statuses()}[FEED.key]
     assert status.entry_count == 1
     assert status.last_error == ErrorInfo(kind="http", message=err.message, http_status=404)
@@ -147,10 +168,26 @@ def test_a_failed_transaction_leaves_nothing_half_written(store):
     save(store, feed(entry(1)))
     with pytest.raises(sqlite3.IntegrityError):
         with store.db.atomic():
-            store.db["entries"].insert({"id": "x", "feed_key": FEED.key, "source": "alice",
-                                        "identity": "i", "title": "t", "published": "p",
-                                        "first_seen": "f"})
-            store.db["entries"].insert({"id": "y", "feed_key": FEED.key, "source": "alice",
-                                        "identity": "i", "title": "t", "published": "p",
-                                        "first_seen": "f"})
+            store.db.table("entries").insert(
+                {
+                    "id": "x",
+                    "feed_key": FEED.key,
+                    "source": "alice",
+                    "identity": "i",
+                    "title": "t",
+                    "published": "p",
+                    "first_seen": "f",
+                }
+            )
+            store.db.table("entries").insert(
+                {
+                    "id": "y",
+                    "feed_key": FEED.key,
+                    "source": "alice",
+                    "identity": "i",
+                    "title": "t",
+                    "published": "p",
+                    "first_seen": "f",
+                }
+            )
     assert store.entry_count() == 1
