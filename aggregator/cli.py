@@ -13,13 +13,14 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from . import render
-from .config import config_path, load_config
+from .config import config_path, format_interval, load_config, parse_duration
 from .errors import AggregatorError, ConfigError
+from .lock import database_lock
 from .models import Config, FeedStatus, UpdateResult
 from .store import Store
 from .update import UpdateOptions, update
@@ -69,7 +70,10 @@ def cmd_update(args: argparse.Namespace) -> int:
     interactive = sys.stderr.isatty() and not args.quiet
     if interactive and not args.verbose:
         logging.getLogger("aggregator.update").setLevel(logging.ERROR)
-    with Store.open(config.settings.database) as store:
+    with (
+        database_lock(config.settings.database, wait=args.wait),
+        Store.open(config.settings.database) as store,
+    ):
         results = update(
             config,
             store,
@@ -97,7 +101,10 @@ def cmd_update(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     config = _load(args)
-    with Store.open(config.settings.database) as store:
+    with (
+        database_lock(config.settings.database, wait=args.wait),
+        Store.open(config.settings.database) as store,
+    ):
         report = render.build(config, store)
     if not args.quiet:
         print(
@@ -142,10 +149,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     with Store.open(config.settings.database) as store:
         store.sync_feeds(config.feeds())
         statuses = store.feed_statuses(keys)
+    now = datetime.now(UTC)
+    threshold = timedelta(seconds=args.threshold)
+    long_failing = [
+        s for s in statuses if s.failing_since is not None and now - s.failing_since >= threshold
+    ]
+    code = 1 if args.fail_on_error and long_failing else 0
     if args.json:
         json.dump([_status_dict(s, names) for s in statuses], sys.stdout, indent=2)
         print()
-        return 0
+        return code
     zone = ZoneInfo(config.settings.timezone)
 
     def local(moment: datetime | None) -> str:
@@ -168,7 +181,52 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"      last error ({local(s.last_error_at)}): {s.last_error.message}")
     failing = sum(1 for s in statuses if s.last_error)
     print(f"\n{len(statuses)} feeds, {failing} failing.")
-    return 0
+    if code:
+        print(
+            f"{len(long_failing)} feed(s) have been failing for longer than "
+            f"{format_interval(args.threshold)}.",
+            file=sys.stderr,
+        )
+    return code
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from .digest import run_digest
+
+    config = _load(args)
+    with (
+        database_lock(config.settings.database, wait=args.wait),
+        Store.open(config.settings.database) as store,
+    ):
+        outcome = run_digest(
+            config,
+            store,
+            date=args.date,
+            send=args.send,
+            force=args.force,
+            now=datetime.now(UTC),
+        )
+    if not args.quiet or outcome.exit_code:
+        print(outcome.message)
+    return outcome.exit_code
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a date; write it as YYYY-MM-DD, e.g. 2026-11-24"
+        ) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .scheduler import run_service
+
+    path = config_path(args.config)
+    config = load_config(path)
+    with database_lock(config.settings.database):
+        return run_service(path, tick=args.tick)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -198,9 +256,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="log lines as plain text (default) or one JSON object per line",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
         return p
@@ -209,13 +275,53 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("update", cmd_update, "fetch the feeds that are due and store new entries")
     p.add_argument("--all", action="store_true", help="fetch every feed now, due or not")
     p.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="wait this long for another aggregator using the same database (default: 60)",
+    )
+    p.add_argument(
         "feeds", nargs="*", metavar="FEED", help="only these feeds (feed URL or source slug)"
     )
-    add("build", cmd_build, "write the combined feed and web page into the output folder")
+    p = add("build", cmd_build, "write the combined feed and web page into the output folder")
+    p.add_argument("--wait", type=float, default=60.0, help=argparse.SUPPRESS)
     p = add("status", cmd_status, "show each feed's last success, last error and entry count")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--fail-on-error",
+        action="store_true",
+        help="exit 1 when any feed has been failing longer than --threshold (for monitors)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=parse_duration,
+        default=24 * 3600,
+        metavar="DURATION",
+        help="how long a feed may fail before --fail-on-error counts it (default: 24h)",
+    )
+    p = add(
+        "digest", cmd_digest, "write the daily email digest (HTML, text, .eml); --send mails it"
+    )
+    p.add_argument(
+        "--date",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="the day to digest (default: yesterday, catching up days missed since the last one)",
+    )
+    p.add_argument("--send", action="store_true", help="send it over SMTP to settings.digest.to")
+    p.add_argument(
+        "--force", action="store_true", help="with --send: send again a day already sent"
+    )
+    p.add_argument("--wait", type=float, default=60.0, help=argparse.SUPPRESS)
+    p = add("run", cmd_run, "keep running: poll feeds on schedule, rebuild, send the daily digest")
+    p.add_argument(
+        "--tick", type=float, default=60.0, help="seconds between schedule checks (default: 60)"
+    )
     p = add("demo", cmd_demo, "build the whole site from bundled sample feeds served on loopback")
-    p.add_argument("--output", default="aggregator-demo", help="folder for the demo (default: %(default)s)")
+    p.add_argument(
+        "--output", default="aggregator-demo", help="folder for the demo (default: %(default)s)"
+    )
     p.add_argument("--serve", action="store_true", help="then serve the page on loopback")
     p.add_argument("--port", type=int, default=8000)
     p = add("serve", cmd_serve, "preview the output folder in a browser on this machine")
@@ -224,10 +330,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(verbose: bool, quiet: bool) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; `key=value` pairs in the message become fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        fields: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+        }
+        fields.update(parse_logfmt(message))
+        fields["message"] = message
+        return json.dumps(fields, ensure_ascii=False)
+
+
+def parse_logfmt(message: str) -> dict[str, object]:
+    """`event=x feed=y message='a b'` -> fields; values may be Python-quoted strings."""
+    import shlex
+
+    out: dict[str, object] = {}
+    try:
+        parts = shlex.split(message.split("\n", 1)[0])
+    except ValueError:
+        return out
+    for part in parts:
+        key, sep, value = part.partition("=")
+        if not sep or not key.isidentifier():
+            continue
+        out[key] = int(value) if value.isdigit() else value
+    return out
+
+
+def configure_logging(verbose: bool, quiet: bool, fmt: str = "text") -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    )
     root = logging.getLogger("aggregator")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -238,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.config_name = Path(config_path(args.config)).name
-    configure_logging(args.verbose, args.quiet)
+    configure_logging(args.verbose, args.quiet, args.log_format)
     try:
         return int(args.func(args))
     except ConfigError as exc:
@@ -255,4 +397,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
-

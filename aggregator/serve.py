@@ -30,12 +30,16 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def make_server(root: Path, *, host: str = "127.0.0.1", port: int = 0) -> http.server.ThreadingHTTPServer:
+def make_server(
+    root: Path, *, host: str = "127.0.0.1", port: int = 0
+) -> http.server.ThreadingHTTPServer:
     handler = functools.partial(_Handler, directory=str(root))
     return http.server.ThreadingHTTPServer((host, port), handler)
 
 
-def serve_in_thread(root: Path, *, host: str = "127.0.0.1", port: int = 0) -> http.server.ThreadingHTTPServer:
+def serve_in_thread(
+    root: Path, *, host: str = "127.0.0.1", port: int = 0
+) -> http.server.ThreadingHTTPServer:
     """Start a server in a daemon thread; call `.shutdown()` and `.server_close()` to stop it."""
     server = make_server(root, host=host, port=port)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -14,7 +14,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from .errors import FeedError, ParseError
 from .fetch import Fetcher, user_agent
@@ -31,27 +31,10 @@ from .models import (
 )
 from .parse import discover_feed_links, parse_feed
 from .sanitize import sanitize_entry
+from .schedule import next_poll_time
 from .store import Store
 
 log = logging.getLogger(__name__)
-
-# A failing feed waits twice as long after each failure, up to a day.
-MAX_BACKOFF = timedelta(hours=24)
-
-
-def next_poll_time(
-    now: datetime, interval: int, *, error_count: int = 0, retry_after: int | None = None
-) -> datetime:
-    """When to poll a feed next: its interval, or exponential backoff after failures.
-
-    A server's Retry-After (RFC 9110 section 10.2.3) is a floor, never shortened.
-    """
-    delay = timedelta(seconds=interval)
-    if error_count > 0:
-        delay = min(delay * (2 ** (error_count - 1)), MAX_BACKOFF)
-    if retry_after:
-        delay = max(delay, timedelta(seconds=retry_after))
-    return now + delay
 
 
 @dataclass(frozen=True)
@@ -63,8 +46,9 @@ class UpdateOptions:
     block_private_discovered: bool = True
 
 
-def parse_and_sanitize(body: bytes, *, url: str, content_type: str | None, now: datetime,
-                       max_entries: int) -> ParsedFeed:
+def parse_and_sanitize(
+    body: bytes, *, url: str, content_type: str | None, now: datetime, max_entries: int
+) -> ParsedFeed:
     """Parse a body and pass every entry through the one sanitising door."""
     parsed = parse_feed(body, url=url, content_type=content_type, now=now, max_entries=max_entries)
     return ParsedFeed(
@@ -152,7 +136,7 @@ class Updater:
                     spec.key,
                     validators=result.validators,
                     now=now,
-                    next_poll=next_poll_time(now, interval),
+                    next_poll=self._next_poll(spec.key, now, interval, result.max_age, quiet=1),
                 )
                 return UpdateResult(
                     spec.key, result.url, "not_modified", elapsed_ms=result.elapsed_ms
@@ -165,7 +149,11 @@ class Updater:
                 exc.info,
                 now=now,
                 next_poll=next_poll_time(
-                    now, interval, error_count=errors, retry_after=exc.info.retry_after
+                    now,
+                    interval,
+                    key=spec.key,
+                    error_count=errors,
+                    retry_after=exc.info.retry_after,
                 ),
             )
             return UpdateResult(
@@ -183,11 +171,13 @@ class Updater:
         if result.permanent_redirect and result.permanent_redirect != result.url:
             self.store.set_fetch_url(spec.key, result.permanent_redirect, redirected=True)
         body_hash = hashlib.sha256(result.body).hexdigest()
-        next_poll = next_poll_time(now, interval)
         if body_hash == self.store.body_hash(spec.key):
             # A server without validators sent the same bytes again: nothing to parse.
             self.store.save_unchanged(
-                spec.key, validators=result.validators, now=now, next_poll=next_poll
+                spec.key,
+                validators=result.validators,
+                now=now,
+                next_poll=self._next_poll(spec.key, now, interval, result.max_age, quiet=1),
             )
             return UpdateResult(spec.key, result.url, "not_modified", elapsed_ms=result.elapsed_ms)
         try:
@@ -201,6 +191,9 @@ class Updater:
             result = found
             body_hash = hashlib.sha256(result.body).hexdigest()
             parsed = await self._parse(result)
+        # The poll interval is decided before we know whether anything changed;
+        # a poll that stores entries resets the quiet count, so assume it will.
+        next_poll = self._next_poll(spec.key, now, interval, result.max_age, quiet=None)
         counts = self.store.save_fetched(
             spec.key,
             parsed,
@@ -216,6 +209,15 @@ class Updater:
             new=counts.new,
             updated=counts.updated,
             elapsed_ms=result.elapsed_ms,
+        )
+
+    def _next_poll(
+        self, key: str, now: datetime, interval: int, max_age: int | None, *, quiet: int | None
+    ) -> datetime:
+        """Next poll after a success; `quiet` is 1 when this poll brought nothing new."""
+        unchanged = self.store.unchanged_polls(key) + quiet if quiet else 0
+        return next_poll_time(
+            now, interval, key=key, unchanged_polls=unchanged, retry_after=max_age
         )
 
     async def _parse(self, result: Fetched) -> ParsedFeed:
@@ -257,4 +259,3 @@ def update(
     """Run one update from synchronous code (the CLI)."""
     updater = Updater(config, store, options=options, now=now, on_result=on_result)
     return asyncio.run(updater.run())
-
