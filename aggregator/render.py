@@ -1,9 +1,28 @@
-"""Stored entries -> the published files: Atom feed and web page.
+"""Stored entries -> the published site: feeds, web pages, OPML (issue 3).
+
+What `build` writes into `settings.output`:
+
+    feed.atom  feed.rss  feed.json           every campaigner, newest first
+    sources.opml                              every original feed, by campaigner
+    index.html                                the latest days, fair share per campaigner
+    sources/index.html                        the campaigner directory
+    sources/<slug>/index.html  feed.*         one campaigner
+    tags/index.html  tags/<tag>/index.html  feed.*   one topic (the tags of feeds.yaml)
+    archive/index.html  archive/YYYY/MM/DD/index.html   every day, uncapped
+    health.html                               each feed's last success and last error
+    style.css  favicon.svg                    from templates/static/
 
 Rendering is pure (values in, strings out) until `write_atomic`, which replaces
-each file in one rename so a reader never sees half a page.  Entry HTML was
-sanitised before it was stored (sanitize.py); templates run with autoescape on
-and mark nothing safe except that stored, sanitised content.
+each file in one rename, and skips a file whose bytes are unchanged, so a
+rebuild with nothing new writes nothing.  The feed documents themselves come
+from syndication.py; this module chooses what goes in each and builds the
+pages.  Entry HTML was sanitised before it was stored (sanitize.py); pages show
+plain-text excerpts of it, and templates run with autoescape on.
+
+For big stores each page queries only what it shows: the front page its days,
+a campaigner page their latest posts, and the day archive is read through one
+light query (ids and dates) so that only days whose entries changed are
+rendered again (`_day_signature`).
 
 Templates come from the package's `templates/` folder; `settings.templates`
 may name an organiser's folder whose files override any of them (theming).
@@ -11,12 +30,14 @@ may name an organiser's folder whose files override any of them (theming).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
@@ -24,22 +45,42 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup
 
+from . import syndication
 from .errors import OutputError
-from .models import PLATFORM_LABELS, Config, Source, StoredEntry
+from .models import PLATFORM_LABELS, Config, FeedStatus, Source, StoredEntry
 from .resources import resource_dir
-from .store import Store
+from .sanitize import clean_text, excerpt
+from .store import Store, from_iso
+from .syndication import FeedInfo, FeedItem, MediaItem, rfc3339, valid_language, xml_safe
 
-# Characters XML 1.0 forbids; a feed that contains one is rejected by every reader.
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+__all__ = [
+    "BuildReport",
+    "EntryView",
+    "Renderer",
+    "build",
+    "environment",
+    "rfc3339",
+    "tag_slug",
+    "write_atomic",
+    "xml_safe",
+]
+
 _AUTOESCAPE = ("html", "htm", "xml", "atom", "rss", "opml")
-
-
-def xml_safe(text: str | None) -> str:
-    return _XML_INVALID.sub("", text or "")
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+PAGE_LANGUAGE = "en-GB"
+# The front page must stay under 100 KB without images (issue 3); we aim a little lower.
+PAGE_BUDGET = 95_000
+SOURCE_PAGE_ENTRIES = 50
+TAG_PAGE_ENTRIES = 50
+DIRECTORY_ENTRIES = 3
+SHORT_POST_MAX = 500  # social posts up to this long are shown in full
+EXCERPT_MAX = 220
+MEDIA_SHOWN = 4
+FEED_FORMATS = (
+    ("atom", "feed.atom", "application/atom+xml", "Atom"),
+    ("rss", "feed.rss", "application/rss+xml", "RSS"),
+    ("json", "feed.json", "application/feed+json", "JSON Feed"),
+)
+_SIGNATURE = re.compile(rb"<!-- signature:([0-9a-f]{64}) -->\s*$")
 
 
 def environment(template_dir: Path | None = None) -> jinja2.Environment:
@@ -60,15 +101,55 @@ def environment(template_dir: Path | None = None) -> jinja2.Environment:
     return env
 
 
+def tag_slug(tag: str) -> str:
+    """The URL folder of a topic: "Junior doctors" -> "junior-doctors"."""
+    text = unicodedata.normalize("NFKD", tag.strip().lstrip("#")).casefold()
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "tag"
+
+
+def day_path(day: date) -> str:
+    return f"archive/{day:%Y/%m/%d}/"
+
+
+def day_label(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+# --------------------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class MediaView:
+    """A picture or video of a post: shown inline only when remote images are allowed."""
+
+    url: str
+    kind: str  # image, video, audio, file
+    label: str  # "[image: a nurse at a rally]"
+    alt: str
+    inline: bool
+    width: int | None = None
+    height: int | None = None
+
+
 @dataclass(frozen=True)
 class EntryView:
-    """An entry with what templates need beside it: who posted it, where, when locally."""
+    """An entry as pages show it: who, where, when locally, and plain text to read."""
 
     entry: StoredEntry
     source: Source | None
     author_name: str
     platform_label: str
     local_published: datetime
+    heading: str | None = None  # the post's title; None for social posts, shown in full
+    text: str = ""
+    link_label: str = "Read the post"
+    lang: str | None = None
+    media: tuple[MediaView, ...] = ()
+
+    @property
+    def source_slug(self) -> str:
+        return self.entry.source
 
     @property
     def content_html(self) -> Markup:
@@ -80,22 +161,150 @@ class EntryView:
         return f"urn:uuid:{self.entry.id}"
 
 
-def entry_views(entries: Iterable[StoredEntry], config: Config) -> list[EntryView]:
-    zone = ZoneInfo(config.settings.timezone)
-    sources = {s.slug: s for s in config.sources}
-    views = []
-    for entry in entries:
-        source = sources.get(entry.source)
+def _media_views(entry: StoredEntry, who: str, allow_images: bool) -> tuple[MediaView, ...]:
+    """Pictures, videos and sound files worth a mention (plugins and other files are not).
+
+    Without `page.allow_remote_images` a picture becomes a link "[image: alt]":
+    loading it would be a request to another site as the page is read.
+    """
+    views: list[MediaView] = []
+    for media in entry.media:
+        kind = (media.type or "").split("/")[0]
+        if kind not in ("image", "video", "audio") or len(views) >= MEDIA_SHOWN:
+            continue
+        alt = clean_text(media.title or "", 200)
+        if not alt and kind == "image":
+            alt = f"picture from {who}'s post"
+        inline = allow_images and kind == "image" and media.url.startswith("https://")
         views.append(
-            EntryView(
-                entry=entry,
-                source=source,
-                author_name=source.name if source else (entry.author or entry.source),
-                platform_label=PLATFORM_LABELS.get(entry.platform, entry.platform),
-                local_published=entry.published.astimezone(zone),
+            MediaView(
+                url=media.url,
+                kind=kind,
+                label=f"[{kind}: {alt}]" if alt else f"[{kind}]",
+                alt=alt,
+                inline=inline,
+                width=media.width,
+                height=media.height,
             )
         )
-    return views
+    return tuple(views)
+
+
+def entry_view(entry: StoredEntry, config: Config, zone: ZoneInfo) -> EntryView:
+    """What a page shows of one entry: a title and excerpt, or a short post in full."""
+    source = config.source(entry.source)
+    name = source.name if source else (entry.author or entry.source)
+    platform = PLATFORM_LABELS.get(entry.platform, entry.platform)
+    if entry.title_derived or not entry.title.strip():
+        heading = None
+        text = excerpt(entry.content or entry.summary, SHORT_POST_MAX) or entry.title
+    else:
+        heading = entry.title
+        text = excerpt(entry.summary or entry.content, EXCERPT_MAX)
+        if text.rstrip("…").strip() in heading or heading.startswith(text.rstrip("…")):
+            text = ""  # the excerpt only repeats the title
+    if entry.platform == "blog":
+        label = "Read the post"
+    elif entry.platform == "youtube":
+        label = "Watch on YouTube"
+    else:
+        label = f"View on {platform}"
+    return EntryView(
+        entry=entry,
+        source=source,
+        author_name=name,
+        platform_label=platform,
+        local_published=entry.published.astimezone(zone),
+        heading=heading,
+        text=text,
+        link_label=label,
+        lang=valid_language(entry.language),
+        media=_media_views(entry, name, config.settings.page.allow_remote_images),
+    )
+
+
+def entry_views(entries: Iterable[StoredEntry], config: Config) -> list[EntryView]:
+    zone = ZoneInfo(config.settings.timezone)
+    return [entry_view(e, config, zone) for e in entries]
+
+
+@dataclass(frozen=True)
+class MoreLink:
+    """ "3 more from Siân": the posts a fair share left out, on the campaigner's page."""
+
+    name: str
+    count: int
+    href: str  # relative to the site's root
+
+
+@dataclass(frozen=True)
+class DayGroup:
+    day: date
+    label: str
+    entries: tuple[EntryView, ...]
+    more: tuple[MoreLink, ...] = ()
+
+    @property
+    def anchor(self) -> str:
+        return f"d{self.day:%Y-%m-%d}"
+
+    @property
+    def archive_href(self) -> str:
+        return day_path(self.day)
+
+
+def group_by_day(views: Sequence[EntryView], *, per_source: int | None = None) -> list[DayGroup]:
+    """Newest-first views -> local days, each capped at `per_source` posts per campaigner.
+
+    The cap is the fair share of issue 3: one prolific source cannot push the
+    others off a page.  What it leaves out is counted in a MoreLink to the
+    campaigner's page, at that day.
+    """
+    days: dict[date, list[EntryView]] = {}
+    for view in views:
+        days.setdefault(view.local_published.date(), []).append(view)
+    groups = []
+    for day, members in days.items():
+        shown: list[EntryView] = []
+        counts: dict[str, int] = {}
+        names: dict[str, str] = {}
+        for view in members:
+            counts[view.source_slug] = counts.get(view.source_slug, 0) + 1
+            names[view.source_slug] = view.author_name
+            if per_source is None or counts[view.source_slug] <= per_source:
+                shown.append(view)
+        more = tuple(
+            MoreLink(names[slug], n - per_source, f"sources/{slug}/#d{day:%Y-%m-%d}")
+            for slug, n in counts.items()
+            if per_source is not None and n > per_source
+        )
+        groups.append(DayGroup(day, day_label(day), tuple(shown), more))
+    return groups
+
+
+def _truncate_groups(groups: Sequence[DayGroup], limit: int) -> list[DayGroup]:
+    """At most `limit` entries in all, whole days first; a cut day keeps its newest."""
+    out: list[DayGroup] = []
+    left = limit
+    for group in groups:
+        if left <= 0:
+            break
+        out.append(DayGroup(group.day, group.label, group.entries[:left], group.more))
+        left -= len(group.entries)
+    return out
+
+
+# --------------------------------------------------------------------------- renderer
+
+
+@dataclass(frozen=True)
+class FeedLink:
+    """One format of one of our feeds, for <link rel="alternate"> and subscribe boxes."""
+
+    label: str  # "NHS campaigners (Atom)"
+    format: str  # "Atom"
+    type: str
+    href: str  # absolute, from settings.base_url
 
 
 class Renderer:
@@ -106,33 +315,69 @@ class Renderer:
         self.env = environment(config.settings.templates)
 
     def url(self, path: str) -> str:
+        """An absolute URL on the published site (settings.base_url)."""
         return urljoin(self.config.settings.base_url, path)
 
+    def feed_links(self, folder: str, title: str) -> list[FeedLink]:
+        return [
+            FeedLink(f"{title} ({label})", label, mime, self.url(folder + name))
+            for _, name, mime, label in FEED_FORMATS
+        ]
+
     def render(self, template: str, **context: object) -> str:
+        """Render `template`; pages pass `root` (the relative way back to the site's root).
+
+        Templates outside this module (the digest's) get working defaults: links
+        absolute from settings.base_url and the site-wide feeds.
+        """
         settings = self.config.settings
+        context.setdefault("root", self.url(""))
+        context.setdefault("alternates", self.feed_links("", settings.title))
+        context.setdefault("nav", "")
+        context.setdefault("csp", self.csp())
+        context.setdefault("canonical", None)
         return self.env.get_template(template).render(
             settings=settings, config=self.config, url=self.url, **context
         )
 
-    def atom(
-        self,
-        views: Sequence[EntryView],
-        *,
-        path: str,
-        title: str,
-        alternate: str,
-        now: datetime,
-    ) -> str:
-        updated = max((v.entry.updated for v in views), default=now)
-        return self.render(
-            "feed.atom",
-            entries=views,
-            title=title,
-            self_url=self.url(path),
-            alternate_url=self.url(alternate),
-            feed_id=self.url(path),
-            updated=updated,
+    def csp(self) -> str:
+        """Content-Security-Policy: no scripts at all; styles and pictures from this site only.
+
+        Remote pictures are allowed only with `page.allow_remote_images`, because
+        each one is a request to another site as the page is read.
+        """
+        images = "'self' https:" if self.config.settings.page.allow_remote_images else "'self'"
+        return (
+            "default-src 'none'; script-src 'none'; style-src 'self'; "
+            f"img-src {images}; base-uri 'none'; form-action 'none'"
         )
+
+    def static(self, name: str) -> str:
+        """A file of templates/static/ (an organiser's copy overrides ours)."""
+        loader = self.env.loader
+        assert loader is not None
+        source, _, _ = loader.get_source(self.env, f"static/{name}")
+        return source
+
+    def fingerprint(self) -> str:
+        """What, besides entries, a page depends on: templates, config and this code.
+
+        Part of every day page's signature, so that changing any of them renders
+        the whole archive again.
+        """
+        digest = hashlib.sha256()
+        digest.update(Path(__file__).read_bytes())
+        digest.update(repr(self.config.settings).encode())
+        digest.update(repr(self.config.sources).encode())
+        for name in sorted(self.env.list_templates()):
+            loader = self.env.loader
+            assert loader is not None
+            digest.update(name.encode())
+            digest.update(loader.get_source(self.env, name)[0].encode())
+        return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- writing
 
 
 def write_atomic(path: Path, content: str | bytes) -> bool:
@@ -165,33 +410,393 @@ def write_atomic(path: Path, content: str | bytes) -> bool:
     return True
 
 
+def _existing_signature(path: Path) -> str | None:
+    """The signature a day page was written with (its last line), or None."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 200))
+            match = _SIGNATURE.search(f.read())
+    except OSError:
+        return None
+    return match.group(1).decode() if match else None
+
+
 @dataclass(frozen=True)
 class BuildReport:
     written: tuple[Path, ...]
     unchanged: int
-    entries: int
+    entries: int  # in the combined feed
+
+
+# --------------------------------------------------------------------------- build
+
+
+@dataclass
+class _Site:
+    """One build: the config, the store, the clock, and the files made so far."""
+
+    config: Config
+    store: Store
+    now: datetime
+    renderer: Renderer = field(init=False)
+    zone: ZoneInfo = field(init=False)
+    files: dict[str, str] = field(default_factory=dict)
+    skipped: int = 0  # day pages left alone because their signature matched
+
+    def __post_init__(self) -> None:
+        self.renderer = Renderer(self.config)
+        self.zone = ZoneInfo(self.config.settings.timezone)
+        self.slugs = [s.slug for s in self.config.sources]
+        self.statuses = self.store.feed_statuses({f.key for f in self.config.feeds()})
+        # Newest change anywhere: a feed with no entries of its own says this,
+        # never "now", so an unchanged store builds unchanged files.
+        newest = self.store.entries(sources=self.slugs, limit=1) if self.slugs else []
+        self.newest = newest[0].updated if newest else self.now
+        self.tags = self._tags()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _tags(self) -> dict[str, tuple[str, list[Source]]]:
+        """slug -> (the tag as first written in feeds.yaml, its campaigners)."""
+        tags: dict[str, tuple[str, list[Source]]] = {}
+        for source in self.config.sources:
+            for tag in source.tags:
+                label, members = tags.setdefault(tag_slug(tag), (tag, []))
+                if source not in members:
+                    members.append(source)
+        return tags
+
+    def entries(
+        self,
+        slugs: Sequence[str],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[StoredEntry]:
+        if not slugs:
+            return []
+        return self.store.entries(sources=slugs, since=since, until=until, limit=limit)
+
+    def views(self, entries: Iterable[StoredEntry]) -> list[EntryView]:
+        return [entry_view(e, self.config, self.zone) for e in entries]
+
+    def page(self, path: str, template: str, **context: object) -> None:
+        """Render one page at `path` (relative to the output folder)."""
+        depth = path.count("/")
+        context.setdefault("root", "../" * depth)
+        context.setdefault("canonical", self.renderer.url(path.removesuffix("index.html")))
+        self.files[path] = self.renderer.render(template, **context)
+
+    def feeds(self, folder: str, title: str, home: str, entries: Sequence[StoredEntry]) -> None:
+        """feed.atom, feed.rss and feed.json in `folder` ("" for the site's own)."""
+        settings = self.config.settings
+        items = [self.feed_item(e) for e in entries]
+        fallback = max((e.updated for e in entries), default=self.newest)
+        urls = {kind: self.renderer.url(folder + name) for kind, name, _, _ in FEED_FORMATS}
+        for kind, name, _, _ in FEED_FORMATS:
+            info = FeedInfo(
+                id=urls["atom"],
+                title=title,
+                self_url=urls[kind],
+                home_url=self.renderer.url(home),
+                description=settings.description or f"Posts from {title}, newest first.",
+                language=PAGE_LANGUAGE,
+                author_name=settings.title,
+                icon_url=self.renderer.url("favicon.svg") if kind != "rss" else None,
+                fallback_updated=fallback,
+                alternates=urls,
+            )
+            make = {"atom": syndication.atom, "rss": syndication.rss, "json": syndication.json_feed}
+            self.files[folder + name] = make[kind](info, items)
+
+    def feed_item(self, entry: StoredEntry) -> FeedItem:
+        source = self.config.source(entry.source)
+        tags: list[str] = []
+        for tag in (*(source.tags if source else ()), *entry.tags):
+            if tag.casefold() not in (t.casefold() for t in tags):
+                tags.append(tag)
+        summary = "" if entry.title_derived or entry.summary == entry.title else entry.summary
+        return FeedItem(
+            id=f"urn:uuid:{entry.id}",
+            title=entry.title,
+            content_html=xml_safe(entry.content),  # sanitised before it was stored
+            published=entry.published,
+            updated=entry.updated,
+            author_name=source.name if source else (entry.author or entry.source),
+            author_url=self.renderer.url(f"sources/{entry.source}/"),
+            url=entry.link,
+            summary=summary,
+            language=entry.language,
+            tags=tuple(tags),
+            media=tuple(
+                MediaItem(m.url, m.type, m.length, m.title, m.width, m.height)
+                for m in entry.media
+                if m.url.startswith(("https://", "http://"))
+            ),
+        )
+
+    def feed_links(self, folder: str, title: str) -> list[FeedLink]:
+        """This page's own feeds first, then the whole site's."""
+        site = self.renderer.feed_links("", self.config.settings.title)
+        return (self.renderer.feed_links(folder, title) if folder else []) + site
+
+    # ------------------------------------------------------------------ outputs
+
+    def build_feeds(self) -> int:
+        settings = self.config.settings
+        entries = self.entries(self.slugs, limit=settings.feed_length)
+        self.feeds("", settings.title, "", entries)
+        for source in self.config.sources:
+            mine = self.entries([source.slug], limit=settings.feed_length)
+            folder = f"sources/{source.slug}/"
+            self.feeds(folder, f"{source.name} · {settings.title}", folder, mine)
+        for slug, (label, members) in self.tags.items():
+            tagged = self.entries([s.slug for s in members], limit=settings.feed_length)
+            folder = f"tags/{slug}/"
+            self.feeds(folder, f"{label} · {settings.title}", folder, tagged)
+        self.files["sources.opml"] = syndication.opml(
+            f"{settings.title}: every campaigner's own feeds",
+            self.opml_groups(),
+            owner_url=self.renderer.url(""),
+        )
+        return len(entries)
+
+    def site_links(self) -> dict[str, str | None]:
+        """Feed key -> the web page the feed belongs to, as the feed itself said."""
+        rows = self.store.db.query("select key, site_link from feeds")
+        return {row["key"]: row["site_link"] for row in rows}
+
+    def opml_groups(self) -> list[syndication.OpmlGroup]:
+        status = {s.key: s for s in self.statuses}
+        pages = self.site_links()
+        groups = []
+        for source in self.config.sources:
+            feeds = []
+            for spec in source.feeds:
+                known = status.get(spec.key)
+                label = PLATFORM_LABELS.get(spec.platform, spec.platform)
+                feeds.append(
+                    syndication.OpmlFeed(
+                        title=f"{source.name} ({label})",
+                        xml_url=known.url if known else spec.url,
+                        html_url=pages.get(spec.key),
+                    )
+                )
+            groups.append(
+                syndication.OpmlGroup(
+                    source.name, tuple(feeds), self.renderer.url(f"sources/{source.slug}/")
+                )
+            )
+        return groups
+
+    def front_page(self) -> None:
+        settings = self.config.settings
+        options = settings.page
+        today = self.now.astimezone(self.zone).date()
+        first = today - timedelta(days=max(options.days, 1) - 1)
+        since = datetime.combine(first, time(0), tzinfo=self.zone).astimezone(UTC)
+        entries = self.entries(self.slugs, since=since, until=self.now + timedelta(days=1))
+        groups = group_by_day(self.views(entries), per_source=options.per_source_per_day)
+        older = self.entries(self.slugs, until=since, limit=1)
+        context = {
+            "older": day_path(older[0].published.astimezone(self.zone).date()) if older else None,
+            "alternates": self.feed_links("", settings.title),
+            "nav": "latest",
+            "digest_archive": (settings.output / "digest" / "index.html").exists(),
+        }
+        # Fair share first, then the configured maximum, then the page-weight budget:
+        # with very many (or very long) posts, the oldest days move to the archive.
+        limit = options.max_entries
+        while True:
+            shown = _truncate_groups(groups, limit)
+            self.page("index.html", "index.html", groups=shown, **context)
+            size = len(self.files["index.html"].encode())
+            if size <= PAGE_BUDGET or limit <= 10:
+                break
+            limit = max(10, int(limit * PAGE_BUDGET / size * 0.95))
+
+    def source_pages(self) -> None:
+        status_by_source: dict[str, list[FeedStatus]] = {}
+        for status in self.statuses:
+            status_by_source.setdefault(status.source, []).append(status)
+        pages = self.site_links()
+        directory = []
+        for source in self.config.sources:
+            latest = self.entries([source.slug], limit=SOURCE_PAGE_ENTRIES)
+            views = self.views(latest)
+            places = self.places(source, status_by_source.get(source.slug, []), pages)
+            folder = f"sources/{source.slug}/"
+            self.page(
+                folder + "index.html",
+                "source.html",
+                source=source,
+                places=places,
+                tags=[(t, tag_slug(t)) for t in source.tags],
+                groups=group_by_day(views),
+                alternates=self.feed_links(folder, source.name),
+                own_feeds=self.renderer.feed_links(folder, source.name),
+                nav="sources",
+            )
+            directory.append(
+                {
+                    "source": source,
+                    "places": places,
+                    "tags": [(t, tag_slug(t)) for t in source.tags],
+                    "latest": views[:DIRECTORY_ENTRIES],
+                }
+            )
+        self.page("sources/index.html", "sources.html", sources=directory, nav="sources")
+
+    def places(
+        self, source: Source, statuses: Sequence[FeedStatus], pages: dict[str, str | None]
+    ) -> list[dict[str, str | None]]:
+        """Every place to find a campaigner: their feeds' pages, then links without feeds."""
+        by_key = {s.key: s for s in statuses}
+        out: list[dict[str, str | None]] = []
+        for spec in source.feeds:
+            status = by_key.get(spec.key)
+            out.append(
+                {
+                    "label": PLATFORM_LABELS.get(spec.platform, spec.platform),
+                    "href": pages.get(spec.key) or None,
+                    "feed": status.url if status else spec.url,
+                }
+            )
+        for link in source.links:
+            out.append({"label": link.label, "href": link.url, "feed": None})
+        return out
+
+    def tag_pages(self) -> None:
+        settings = self.config.settings
+        listing = []
+        for slug, (label, members) in sorted(self.tags.items(), key=lambda t: t[1][0].casefold()):
+            folder = f"tags/{slug}/"
+            entries = self.entries([s.slug for s in members], limit=TAG_PAGE_ENTRIES)
+            groups = group_by_day(self.views(entries), per_source=settings.page.per_source_per_day)
+            self.page(
+                folder + "index.html",
+                "tag.html",
+                tag=label,
+                members=members,
+                groups=groups,
+                alternates=self.feed_links(folder, label),
+                own_feeds=self.renderer.feed_links(folder, label),
+                nav="tags",
+            )
+            listing.append({"label": label, "slug": slug, "members": members})
+        self.page("tags/index.html", "tags.html", tags=listing, nav="tags")
+
+    def archive(self) -> None:
+        """One page per local day with posts, uncapped, and an index of them by month.
+
+        A day page is rendered only when its signature (its entries' ids and
+        update times, its neighbours, the fingerprint of templates, config and
+        code) differs from the one it was last written with: an archive of
+        years costs one light query, not years of rendering.
+        """
+        days: dict[date, list[str]] = {}
+        if self.slugs:
+            marks = ",".join("?" * len(self.slugs))
+            rows = self.store.db.query(
+                f"select id, published, updated from entries where source in ({marks})"
+                " order by published desc, id",
+                self.slugs,
+            )
+            for row in rows:
+                published = from_iso(row["published"])
+                assert published is not None  # NOT NULL column
+                day = published.astimezone(self.zone).date()
+                days.setdefault(day, []).append(f"{row['id']} {row['updated']}")
+        ordered = sorted(days, reverse=True)
+        fingerprint = self.renderer.fingerprint()
+        output = self.config.settings.output
+        for i, day in enumerate(ordered):
+            newer = ordered[i - 1] if i > 0 else None
+            older = ordered[i + 1] if i + 1 < len(ordered) else None
+            path = day_path(day) + "index.html"
+            signature = hashlib.sha256(
+                "\n".join([fingerprint, str(newer), str(older), *days[day]]).encode()
+            ).hexdigest()
+            if _existing_signature(output / path) == signature:
+                self.skipped += 1
+                continue
+            start = datetime.combine(day, time(0), tzinfo=self.zone).astimezone(UTC)
+            end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.zone)
+            entries = self.entries(self.slugs, since=start, until=end.astimezone(UTC))
+            self.page(
+                path,
+                "day.html",
+                groups=group_by_day(self.views(entries)),
+                day=day,
+                label=day_label(day),
+                newer=(day_path(newer), day_label(newer)) if newer else None,
+                older=(day_path(older), day_label(older)) if older else None,
+                nav="archive",
+            )
+            self.files[path] += f"<!-- signature:{signature} -->\n"
+        months: dict[tuple[int, int], list[dict[str, object]]] = {}
+        for day in ordered:
+            months.setdefault((day.year, day.month), []).append(
+                {"day": day, "href": day_path(day), "count": len(days[day])}
+            )
+        listing = [
+            {"label": f"{date(y, m, 1):%B %Y}", "days": members}
+            for (y, m), members in months.items()
+        ]
+        self.page("archive/index.html", "archive.html", months=listing, nav="archive")
+
+    def health(self) -> None:
+        names = {s.slug: s.name for s in self.config.sources}
+        order = {s.slug: i for i, s in enumerate(self.config.sources)}
+        feeds = []
+        for status in sorted(self.statuses, key=lambda s: (order.get(s.source, 0), s.key)):
+            feeds.append(
+                {
+                    "status": status,
+                    "name": names.get(status.source, status.source),
+                    "platform": PLATFORM_LABELS.get(status.platform, status.platform),
+                    "last_success": self.local(status.last_success),
+                    "last_error_at": self.local(status.last_error_at),
+                    "failing_since": self.local(status.failing_since),
+                }
+            )
+        failing = sum(1 for s in self.statuses if s.last_error is not None)
+        self.page("health.html", "health.html", feeds=feeds, failing=failing, nav="health")
+
+    def local(self, moment: datetime | None) -> str | None:
+        if moment is None:
+            return None
+        local = moment.astimezone(self.zone)
+        return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M} {local:%Z}"
+
+    def static_files(self) -> None:
+        for name in ("style.css", "favicon.svg"):
+            self.files[name] = self.renderer.static(name)
 
 
 def build(config: Config, store: Store, *, now: datetime | None = None) -> BuildReport:
-    """Write the combined feed and the web page into the output folder."""
-    now = now or datetime.now(UTC)
-    settings = config.settings
-    renderer = Renderer(config)
-    slugs = [s.slug for s in config.sources]
-    entries = store.entries(sources=slugs, limit=settings.feed_length) if slugs else []
-    views = entry_views(entries, config)
-    outputs = {
-        "feed.atom": renderer.atom(
-            views, path="feed.atom", title=settings.title, alternate="", now=now
-        ),
-        "index.html": renderer.render("index.html", entries=views, now=now),
-    }
+    """Write every feed, page and the OPML list into the output folder.
+
+    Files whose content is unchanged are not rewritten (`BuildReport.written`
+    lists only those that were), so a rebuild with nothing new writes nothing.
+    `now` decides which days the front page shows; nothing else depends on it.
+    """
+    site = _Site(config, store, now or datetime.now(UTC))
+    count = site.build_feeds()
+    site.front_page()
+    site.source_pages()
+    site.tag_pages()
+    site.archive()
+    site.health()
+    site.static_files()
     written: list[Path] = []
-    unchanged = 0
-    for name, text in outputs.items():
-        target = settings.output / name
+    unchanged = site.skipped
+    for name, text in site.files.items():
+        target = config.settings.output / name
         if write_atomic(target, text):
             written.append(target)
         else:
             unchanged += 1
-    return BuildReport(tuple(written), unchanged, len(entries))
+    return BuildReport(tuple(written), unchanged, count)
