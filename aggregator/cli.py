@@ -27,6 +27,9 @@ from .update import UpdateOptions, update
 
 log = logging.getLogger("aggregator")
 
+# Failures that mean "could not reach the server at all" rather than a broken feed.
+OFFLINE_KINDS = frozenset({"dns", "connect", "network", "timeout"})
+
 
 def _load(args: argparse.Namespace) -> Config:
     return load_config(config_path(args.config))
@@ -94,6 +97,13 @@ def cmd_update(args: argparse.Namespace) -> int:
         for r in failed:
             assert r.error is not None
             print(f"  failed: {r.url}\n          {r.error.message}")
+        if failed and len(failed) == len(results) and all(
+            r.error is not None and r.error.kind in OFFLINE_KINDS for r in failed
+        ):
+            print(
+                "Every feed failed to connect. If this machine has no internet access, that is "
+                "why: try `aggregator demo` to see the site built from bundled sample feeds."
+            )
         if failed:
             print("Run `aggregator status` to see every feed's state.")
     return 0

@@ -9,10 +9,14 @@ get, only the feeds are fictional.
 from __future__ import annotations
 
 import logging
+import re
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
 from . import render
 from .config import load_config
+from .digest import run_digest
 from .resources import resource_dir
 from .serve import serve, serve_in_thread
 from .store import Store
@@ -37,6 +41,54 @@ DEMO_SOURCES: list[tuple[str, list[str], list[tuple[str, str]], list[str]]] = [
     ("Junior Doctors Union (example)", ["junior-doctors"], [("doctors-union.json", "blog")], []),
     ("Save Our Hospital TV", ["local-services"], [("youtube-channel.xml", "youtube")], []),
 ]
+
+
+# The newest post in the sample feeds.  Their dates are moved forward by whole
+# days so that this post lands within the last day: the demo always shows
+# recent days and a digest, and never a post from the future.
+NEWEST_SAMPLE = datetime(2026, 11, 25, 7, 2, 11, tzinfo=UTC)
+
+_RFC822 = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?\d{1,2} "
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}(?::\d{2})? [+-]\d{4}"
+)
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def shift_dates(text: str, days: int) -> str:
+    """Move every RFC 822 and ISO 8601 date in a sample feed forward by `days` days.
+
+    Dates are rewritten in the form they were found in (with the weekday
+    recomputed), so each sample keeps the exact shape of its platform's feed.
+    """
+    if days == 0:
+        return text
+
+    def rfc822(match: re.Match[str]) -> str:
+        found = match.group(0)
+        moved = parsedate_to_datetime(found) + timedelta(days=days)
+        if "," not in found:  # Bluesky: "24 Nov 2026 08:41 +0000", no weekday or seconds
+            return moved.strftime("%d %b %Y %H:%M %z").lstrip("0")
+        return format_datetime(moved)
+
+    def iso(match: re.Match[str]) -> str:
+        found = match.group(0)
+        moved = datetime.fromisoformat(found.replace("Z", "+00:00")) + timedelta(days=days)
+        out = moved.isoformat()
+        return out.replace("+00:00", "Z") if found.endswith("Z") else out
+
+    return _ISO.sub(iso, _RFC822.sub(rfc822, text))
+
+
+def write_samples(target: Path, now: datetime) -> Path:
+    """Copy the bundled sample feeds into `target`, dated as if written within the last day."""
+    target.mkdir(parents=True, exist_ok=True)
+    days = (now - NEWEST_SAMPLE) // timedelta(days=1)
+    for path in sorted(resource_dir("demo_feeds").iterdir()):
+        if path.is_file() and path.name in {f for _, _, feeds, _ in DEMO_SOURCES for f, _ in feeds}:
+            text = path.read_text(encoding="utf-8")
+            (target / path.name).write_text(shift_dates(text, days), encoding="utf-8")
+    return target
 
 
 def demo_config_text(base: str, output: Path) -> str:
@@ -66,18 +118,26 @@ def demo_config_text(base: str, output: Path) -> str:
 def run_demo(folder: Path, *, serve_after: bool = False, port: int = 8000) -> int:
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    server = serve_in_thread(resource_dir("demo_feeds"))
+    now = datetime.now(UTC)
+    samples = write_samples(folder / "sample-feeds", now)
+    server = serve_in_thread(samples)
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}/"
         config_file = folder / "feeds.yaml"
         config_file.write_text(demo_config_text(base, folder), encoding="utf-8")
         config = load_config(config_file)
-        logging.getLogger("aggregator.update").setLevel(logging.WARNING)
+        for name in ("aggregator.update", "aggregator.digest"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         with Store.open(config.settings.database) as store:
             results = update(
                 config,
                 store,
                 options=UpdateOptions(force=True, block_private_discovered=False),
+            )
+            # A digest covers a finished day of posts first seen in it; every demo post
+            # was first seen just now, so show the digest today's run would make tomorrow.
+            outcome = run_digest(
+                config, store, date=None, send=False, force=False, now=now + timedelta(days=1)
             )
             report = render.build(config, store)
     finally:
@@ -86,6 +146,7 @@ def run_demo(folder: Path, *, serve_after: bool = False, port: int = 8000) -> in
     new = sum(r.new for r in results)
     print(f"Demo: fetched {len(results)} sample feeds from loopback, stored {new} new entries.")
     print(f"Built {config.settings.output} ({len(report.written)} files written).")
+    print(outcome.message)
     print(f"Open {config.settings.output / 'index.html'} in a browser, or run:")
     print(f"  aggregator -c {config_file} serve")
     if serve_after:
