@@ -5,7 +5,7 @@ server's address as base_url.  Each page must load with no console errors, make
 no request to any other host, fit a 360 px phone without sideways scrolling and
 pass axe-core (bundled by axe-playwright-python) with no violations, in light
 and dark mode.  Screenshots go to test-artifacts/ (gitignored); the desktop and
-phone views of the front page are also kept in docs/ for the README.
+phone views in docs/ come from `scripts/screenshots` (the demo), not from tests.
 
 Skipped when /usr/bin/chromium is missing, unless AGGREGATOR_REQUIRE_BROWSER=1
 (CI), when that is a failure.  Never `playwright install`: we use Debian's browser.
@@ -14,7 +14,6 @@ Skipped when /usr/bin/chromium is missing, unless AGGREGATOR_REQUIRE_BROWSER=1
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -40,7 +39,6 @@ ARGS = [
 ]
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
-DOCS = REPO / "docs"
 PHONE = {"width": 360, "height": 800}
 DESKTOP = {"width": 1280, "height": 900}
 PAGES = {
@@ -164,7 +162,3 @@ def test_screenshots_at_phone_and_desktop_widths(browser, site):
                     assert path.stat().st_size > 5_000
                 finally:
                     visit.close()
-    # The README's pictures: the front page, light mode.
-    DOCS.mkdir(exist_ok=True)
-    for label in ("desktop", "phone"):
-        shutil.copyfile(ARTIFACTS / f"index-{label}-light.png", DOCS / f"screenshot-{label}.png")

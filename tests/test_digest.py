@@ -718,7 +718,7 @@ def test_screenshot_of_the_digest_in_chromium(tmp_path, busy_day):
             page.goto(page_file.as_uri())
             container = page.locator("table.container")
             assert container.bounding_box()["width"] <= 600
-            target = ROOT / "docs" / "screenshot-digest.png"
+            target = ROOT / "test-artifacts" / "digest.png"
             target.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(target), full_page=True)
             dark = browser.new_page(viewport={"width": 720, "height": 900}, color_scheme="dark")
