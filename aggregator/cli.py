@@ -9,8 +9,10 @@ an error of the command: it is recorded on the feed and shown by `status`.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -38,16 +40,26 @@ def _load(args: argparse.Namespace) -> Config:
 def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args)
     feeds = config.feeds()
-    link_only = [s.name for s in config.sources if not s.feeds]
+    link_only = [s for s in config.sources if not s.feeds]
     print(
         f"{args.config_name}: OK — {len(config.sources)} sources, {len(feeds)} feeds, "
         f"output {config.settings.output}, database {config.settings.database}"
     )
-    for name in link_only:
+    for source in link_only:
+        places = ", ".join(dict.fromkeys(link.label for link in source.links))
         print(
-            f"  note: '{name}' has only profile links (no public feed to fetch); they are shown "
-            "in the directory."
+            f"  note: '{source.name}' has only profile links ({places}) and no public feed, so "
+            "nothing is fetched for it; supporters see the links in the directory. Threads, "
+            "TikTok, Instagram and X publish no feeds we can read."
         )
+    today = datetime.now(ZoneInfo(config.settings.timezone)).date()
+    for pinned in config.pinned:
+        if pinned.until < today:
+            line = f" (line {pinned.position.line})" if pinned.position else ""
+            print(
+                f"  note: the pinned announcement '{pinned.title}'{line} ended on "
+                f"{pinned.until.isoformat()} and is no longer shown; remove it or change until:."
+            )
     return 0
 
 
@@ -97,8 +109,10 @@ def cmd_update(args: argparse.Namespace) -> int:
         for r in failed:
             assert r.error is not None
             print(f"  failed: {r.url}\n          {r.error.message}")
-        if failed and len(failed) == len(results) and all(
-            r.error is not None and r.error.kind in OFFLINE_KINDS for r in failed
+        if (
+            failed
+            and len(failed) == len(results)
+            and all(r.error is not None and r.error.kind in OFFLINE_KINDS for r in failed)
         ):
             print(
                 "Every feed failed to connect. If this machine has no internet access, that is "
@@ -179,11 +193,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         if s.source != current:
             current = s.source
             print(f"\n{names.get(s.source, s.source)}")
-        state = "FAILING" if s.last_error else "ok"
+        gone = s.last_error is not None and s.last_error.kind == "gone"
+        state = "GONE" if gone else "FAILING" if s.last_error else "ok"
         print(f"  [{state}] {s.url}")
         print(
             f"      {s.entry_count} entries · last success {local(s.last_success)}"
-            f" · next poll {local(s.next_poll)}"
+            + (" · not polled any more" if gone else f" · next poll {local(s.next_poll)}")
         )
         if s.redirected_to:
             print(f"      moved permanently: update feeds.yaml to {s.redirected_to}")
@@ -235,8 +250,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     path = config_path(args.config)
     config = load_config(path)
+    # No waiting: a second `run` on the same database is a mistake to report at once.
     with database_lock(config.settings.database):
-        return run_service(path, tick=args.tick)
+        return run_service(path, tick=args.tick, debounce=args.debounce)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -250,6 +266,127 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = _load(args)
     serve(config.settings.output, port=args.port, host=args.host)
+    return 0
+
+
+def cmd_hide(args: argparse.Namespace) -> int:
+    from .moderation import hide
+
+    config = _load(args)
+    with (
+        database_lock(config.settings.database, wait=args.wait),
+        Store.open(config.settings.database) as store,
+    ):
+        done = hide(store, args.entry, reason=args.reason, now=datetime.now(UTC))
+    names = {s.slug: s.name for s in config.sources}
+    for item in done:
+        print(
+            f"Hidden: {item.title!r} by {names.get(item.source, item.source)} (id {item.entry_id})"
+        )
+    print(
+        "It disappears from the page, the feeds and any digest not yet sent at the next "
+        "`aggregator build`. `aggregator unhide` brings it back."
+    )
+    return 0
+
+
+def cmd_unhide(args: argparse.Namespace) -> int:
+    from .moderation import unhide
+
+    config = _load(args)
+    with (
+        database_lock(config.settings.database, wait=args.wait),
+        Store.open(config.settings.database) as store,
+    ):
+        done = unhide(store, args.entry)
+    for item in done:
+        print(f"Shown again: {item.title!r} (id {item.entry_id})")
+    print("It comes back at the next `aggregator build`, unless a filter in feeds.yaml holds it.")
+    return 0
+
+
+def cmd_hidden(args: argparse.Namespace) -> int:
+    from .moderation import hidden
+
+    config = _load(args)
+    with Store.open(config.settings.database) as store:
+        rows = hidden(store)
+    if args.json:
+        json.dump(
+            [
+                {
+                    "id": r.entry_id,
+                    "title": r.title,
+                    "source": r.source,
+                    "link": r.link,
+                    "reason": r.reason,
+                    "hidden_at": r.hidden_at.isoformat(),
+                }
+                for r in rows
+            ],
+            sys.stdout,
+            indent=2,
+        )
+        print()
+        return 0
+    if not rows:
+        print("Nothing is hidden. Hide a post with `aggregator hide URL_OR_ID --reason ...`.")
+        return 0
+    zone = ZoneInfo(config.settings.timezone)
+    names = {s.slug: s.name for s in config.sources}
+    for r in rows:
+        print(f"{r.title!r} by {names.get(r.source, r.source)}")
+        print(f"    id {r.entry_id}")
+        if r.link:
+            print(f"    {r.link}")
+        when = r.hidden_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        print(f"    hidden {when}: {r.reason or '(no reason given)'}")
+    print(f"{len(rows)} hidden. `aggregator unhide ID` shows one again.")
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from .manage import add_source
+
+    path = config_path(args.config)
+    report = add_source(path, args.url, name=args.name, tags=args.tag or ())
+    print(f"Added '{report.name}' to {path}: {report.found.description}.")
+    print("".join(f"  | {line}" for line in report.added_text.splitlines(keepends=True)), end="")
+    if report.found.others:
+        print(f"The page also names {', '.join(report.found.others)}; add those by hand if wanted.")
+    if report.named_by_us:
+        print("Choose how supporters see the name with --name, or edit it in feeds.yaml.")
+    if report.found.kind != "links":
+        print("Run `aggregator update` to fetch it.")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .manage import import_opml
+
+    path = config_path(args.config)
+    report = import_opml(path, Path(args.file))
+    for reason in report.skipped:
+        print(f"  skipped {reason}")
+    if report.added:
+        print(f"Added {len(report.added)} source(s) to {path}: {', '.join(report.added)}.")
+        print("Run `aggregator update` to fetch them.")
+    else:
+        print(f"Nothing new to add from {args.file}; {path} is unchanged.")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .manage import export_opml
+    from .render import write_atomic
+
+    text = export_opml(_load(args))
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        write_atomic(Path(args.output), text)
+        if not args.quiet:
+            print(f"Wrote the OPML list of every configured feed to {args.output}.")
     return 0
 
 
@@ -328,6 +465,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tick", type=float, default=60.0, help="seconds between schedule checks (default: 60)"
     )
+    p.add_argument(
+        "--debounce",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="rebuild once no feed has changed for this long (default: 15)",
+    )
+    # Also accepted after `run` (where a service file naturally puts it); the
+    # global option before the command works too.
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=argparse.SUPPRESS,
+        help="log lines as plain text (default) or one JSON object per line",
+    )
     p = add("demo", cmd_demo, "build the whole site from bundled sample feeds served on loopback")
     p.add_argument(
         "--output", default="aggregator-demo", help="folder for the demo (default: %(default)s)"
@@ -337,38 +489,81 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("serve", cmd_serve, "preview the output folder in a browser on this machine")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--host", default="127.0.0.1")
+    p = add("hide", cmd_hide, "keep one post off the page, feeds and digest (by its URL or id)")
+    p.add_argument("entry", metavar="URL_OR_ID", help="the post's own address, or its id")
+    p.add_argument("--reason", help="why, for the record (shown by `aggregator hidden`)")
+    p.add_argument("--wait", type=float, default=60.0, help=argparse.SUPPRESS)
+    p = add("unhide", cmd_unhide, "show a hidden post again from the next build")
+    p.add_argument("entry", metavar="URL_OR_ID", help="as `aggregator hidden` lists it")
+    p.add_argument("--wait", type=float, default=60.0, help=argparse.SUPPRESS)
+    p = add("hidden", cmd_hidden, "list hidden posts, with the reason and when")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add(
+        "add",
+        cmd_add,
+        "add a campaigner to feeds.yaml from a blog, Mastodon, Bluesky or YouTube address",
+    )
+    p.add_argument("url", metavar="URL", help="a profile, channel, blog or feed address")
+    p.add_argument("--name", help="how supporters see this source (default: the feed's title)")
+    p.add_argument(
+        "--tag", action="append", metavar="TAG", help="a topic for this source (repeatable)"
+    )
+    p = add("import", cmd_import, "add every feed of an OPML file (from a feed reader) as sources")
+    p.add_argument("file", metavar="FILE.opml")
+    p = add("export", cmd_export, "write every configured feed as an OPML 2.0 list")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: print it)")
     return parser
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line; `key=value` pairs in the message become fields."""
+    """One JSON object per line, for log collectors.
+
+    The `key=value` pairs of the message's first line become fields
+    (`event`, `feed`, `status`, `new`, `updated`, `ms`, ...).  `message` is the
+    plain-English text: the `message=` value when the line has one, else the
+    whole line.  Further lines (a config's problems) go in `details`, a
+    traceback in `exception`.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        text = record.getMessage()
+        first, _, rest = text.partition("\n")
         fields: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
         }
-        fields.update(parse_logfmt(message))
-        fields["message"] = message
+        fields.update(parse_logfmt(first))
+        fields.setdefault("message", first)
+        if rest:
+            fields["details"] = rest
+        if record.exc_info:
+            fields["exception"] = self.formatException(record.exc_info)
         return json.dumps(fields, ensure_ascii=False)
 
 
-def parse_logfmt(message: str) -> dict[str, object]:
-    """`event=x feed=y message='a b'` -> fields; values may be Python-quoted strings."""
-    import shlex
+# key=value, where value is a Python repr of a string ('...' or "...") or a bare word.
+_LOGFMT = re.compile(r"""(?<!\S)([A-Za-z_]\w*)=('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S*)""")
 
+
+def parse_logfmt(line: str) -> dict[str, object]:
+    """`event=x feed=y new=3 message='a b'` -> fields.
+
+    Quoted values are the `%r` of a string, so they are read back with
+    `ast.literal_eval` (any quotes or backslashes inside survive); whole
+    numbers become ints.  Words that are not `key=value` are skipped.
+    """
     out: dict[str, object] = {}
-    try:
-        parts = shlex.split(message.split("\n", 1)[0])
-    except ValueError:
-        return out
-    for part in parts:
-        key, sep, value = part.partition("=")
-        if not sep or not key.isidentifier():
-            continue
-        out[key] = int(value) if value.isdigit() else value
+    for key, raw in _LOGFMT.findall(line):
+        value: object = raw
+        if raw[:1] in ("'", '"'):
+            try:
+                value = ast.literal_eval(raw)
+            except (ValueError, SyntaxError):
+                value = raw
+        elif raw.isdigit():
+            value = int(raw)
+        out[key] = value
     return out
 
 
@@ -384,6 +579,12 @@ def configure_logging(verbose: bool, quiet: bool, fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    # APScheduler's own warnings (a job that raised, a missed run) go the same
+    # way, so `--log-format json` stays one JSON object per line.
+    scheduler = logging.getLogger("apscheduler")
+    scheduler.handlers[:] = [handler]
+    scheduler.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    scheduler.propagate = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,9 +31,11 @@ import re
 import zoneinfo
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any, cast, get_args
+from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -47,7 +49,9 @@ from .models import (
     FeedKind,
     FeedSpec,
     FetchLimits,
+    FilterRules,
     PageSettings,
+    Pinned,
     Platform,
     Position,
     ProfileLink,
@@ -372,12 +376,20 @@ def _http_url_setting(value: object) -> str:
     return sources.http_url(_nonempty_text(value))
 
 
+def _crosspost_window(value: object) -> int:
+    """``crosspost_window``: a time interval, or ``off`` (0) to show every version (issue 7)."""
+    if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "no")):
+        return 0
+    return parse_interval(value)
+
+
 _PAGE: dict[str, Callable[[object], object]] = {
     "days": _int_between(1, 365),
     "per_source_per_day": _int_between(1, 1000),
     "max_entries": _int_between(1, 10000),
     "allow_remote_images": _yes_no,
     "digest_signup_url": _http_url_setting,
+    "shared_links": _yes_no,
 }
 _DIGEST: dict[str, Callable[[object], object]] = {
     "time": _clock_time,
@@ -388,6 +400,7 @@ _DIGEST: dict[str, Callable[[object], object]] = {
     "per_source": _int_between(1, 100),
     "send_empty": _yes_no,
     "individual": _yes_no,
+    "shared_links": _yes_no,
 }
 _SMTP: dict[str, Callable[[object], object]] = {
     "host": _nonempty_text,
@@ -415,6 +428,8 @@ def _settings_table(base: Path) -> dict[str, Callable[[object], object]]:
         "user_agent": _contact,
         "templates": _existing_folder(base),
         "feed_length": _int_between(1, 10000),
+        "crosspost_window": _crosspost_window,
+        "crosspost_primary": _one_of("blog", "earliest"),
     }
 
 
@@ -515,7 +530,7 @@ class _Checker:
                 _node_pos(document) or Position(1, 1),
             )
             return Config(path=path, settings=self.settings(None), sources=())
-        self.unknown_keys(document, ("settings", "sources"), "the top level of the file")
+        self.unknown_keys(document, ("settings", "sources", "pinned"), "the top level of the file")
         settings = self.settings(document.get("settings"))
         if document.get("settings") is not None and not isinstance(
             document["settings"], CommentedMap
@@ -538,7 +553,8 @@ class _Checker:
                 source = self.source(items, index, item)
                 if source is not None:
                     found.append(source)
-        return Config(path=path, settings=settings, sources=tuple(found))
+        pinned = self.pinned(document) if "pinned" in document else ()
+        return Config(path=path, settings=settings, sources=tuple(found), pinned=pinned)
 
     # ----------------------------------------------------------------- settings
 
@@ -552,10 +568,24 @@ class _Checker:
             return Settings(**values)
         values.update(
             self.section(
-                mapping, None, _settings_table(self.base), "settings", ("fetch", "page", "digest")
+                mapping,
+                None,
+                _settings_table(self.base),
+                "settings",
+                ("fetch", "page", "digest", *_SETTINGS_LISTS),
             )
             or {}
         )
+        if "filters" in mapping:
+            values["filters"] = self.filters(mapping, "settings")
+        if "blocked_domains" in mapping:
+            values["blocked_domains"] = self.text_list(
+                mapping, "blocked_domains", "settings", _domain, "[tabloid.example, spam.example]"
+            )
+        if "blocked_words" in mapping:
+            values["blocked_words"] = self.text_list(
+                mapping, "blocked_words", "settings", _nonempty_text, '[spam, "a phrase"]'
+            )
         if "fetch" in mapping:
             values["fetch"] = FetchLimits(
                 **(self.section(mapping, "fetch", _FETCH, "settings: fetch") or {})
@@ -634,6 +664,130 @@ class _Checker:
             return None  # already reported
         return SmtpSettings(**values)
 
+    # ----------------------------------------------------------------- filters (issue 7)
+
+    def text_list(
+        self,
+        parent: CommentedMap,
+        key: str,
+        where: str,
+        parse: Callable[[object], Any],
+        example: str,
+    ) -> tuple[Any, ...]:
+        """``key: [a, b]`` (or one value) -> parsed items; each bad item reported at its line."""
+        value = parent[key]
+        if isinstance(value, CommentedSeq):
+            items = [(item, _item_pos(value, i)) for i, item in enumerate(value)]
+        elif isinstance(value, str | int) and not isinstance(value, bool):
+            items = [(str(value), _value_pos(parent, key))]
+        else:
+            self.problem(
+                f"{where}: {key}: should be a list, like `{key}: {example}`, "
+                f"but it is {_describe(value)}",
+                _value_pos(parent, key),
+            )
+            return ()
+        out: list[Any] = []
+        for item, position in items:
+            try:
+                parsed = parse(str(item) if isinstance(item, int) else item)
+            except ValueError as exc:
+                self.problem(f"{where}: {key}: {exc}", position)
+                continue
+            if parsed not in out:
+                out.append(parsed)
+        return tuple(out)
+
+    def filters(self, parent: CommentedMap, where: str) -> FilterRules:
+        """``filters:`` (of settings or of a source) -> FilterRules; problems are collected."""
+        here = f"{where}: filters"
+        mapping = parent["filters"]
+        if not isinstance(mapping, CommentedMap):
+            self.problem(
+                f"{here}: should be `key: value` lines indented under it (include:, exclude:, "
+                f"hide:), but it is {_describe(mapping)}",
+                _value_pos(parent, "filters"),
+            )
+            return FilterRules()
+        self.unknown_keys(mapping, _FILTER_KEYS, here)
+        values: dict[str, Any] = {}
+        for side in ("include", "exclude"):
+            if side not in mapping:
+                continue
+            rules = mapping[side]
+            if not isinstance(rules, CommentedMap):
+                self.problem(
+                    f"{here}: {side}: should be `key: value` lines indented under it "
+                    f"(keywords:, hashtags:, regex:), but it is {_describe(rules)}",
+                    _value_pos(mapping, side),
+                )
+                continue
+            self.unknown_keys(rules, _FILTER_MATCHERS, f"{here}: {side}")
+            context = f"{here}: {side}"
+            if "keywords" in rules:
+                values[f"{side}_keywords"] = self.text_list(
+                    rules, "keywords", context, _nonempty_text, '[strike, "waiting list"]'
+                )
+            if "hashtags" in rules:
+                values[f"{side}_hashtags"] = self.text_list(
+                    rules, "hashtags", context, _hashtag, "[NHS, SaveOurNHS]"
+                )
+            if "regex" in rules:
+                values[f"{side}_patterns"] = self.text_list(
+                    rules, "regex", context, _pattern, "['ward \\d+ clos(ed|ure)']"
+                )
+        if "hide" in mapping:
+            for kind in self.text_list(
+                mapping, "hide", here, _hide_kind, "[replies, boosts, media_only]"
+            ):
+                values[f"hide_{kind}"] = True
+        return FilterRules(**values)
+
+    def pinned(self, document: CommentedMap) -> tuple[Pinned, ...]:
+        """Top-level ``pinned:`` -> announcements; each needs a title and an until: date."""
+        items = document["pinned"]
+        if items is None:
+            return ()
+        if not isinstance(items, CommentedSeq):
+            self.problem(
+                "pinned: should be a list, one `- title: ...` per announcement, "
+                f"but it is {_describe(items)}",
+                _value_pos(document, "pinned"),
+            )
+            return ()
+        found: list[Pinned] = []
+        for index, item in enumerate(items):
+            position = _item_pos(items, index)
+            where = f"pinned announcement number {index + 1}"
+            if not isinstance(item, CommentedMap):
+                self.problem(
+                    f"{where} should be `key: value` lines starting with `- title: ...`, "
+                    f"but it is {_describe(item)}",
+                    position,
+                )
+                continue
+            self.unknown_keys(item, ("title", "text", "link", "until"), where)
+            values: dict[str, Any] = {"position": position}
+            for key, parse in (
+                ("title", _nonempty_text),
+                ("text", _text),
+                ("link", _http_url_setting),
+                ("until", _until),
+            ):
+                if key in item:
+                    value = self.parse_key(item, key, parse, where)
+                    if value is not None:
+                        values[key] = value
+            for key, hint in (
+                ("title", "the announcement's headline"),
+                ("until", "the last day to show it, as YYYY-MM-DD, e.g. until: 2026-12-31"),
+            ):
+                if key not in item:
+                    self.problem(f"{where} has no {key}: add `{key}:` with {hint}", position)
+            if "title" in values and "until" in values:
+                found.append(Pinned(**values))
+        return tuple(found)
+
     # ----------------------------------------------------------------- sources
 
     def source(self, items: CommentedSeq, index: int, item: object) -> Source | None:
@@ -673,6 +827,7 @@ class _Checker:
             else None
         )
         feeds = self.source_feeds(item, where, slug)
+        rules = self.filters(item, where) if "filters" in item else FilterRules()
         # A misspelt key is usually a misspelt feed, and is already reported as unknown.
         misspelt = any(key not in _SOURCE_KEYS for key in item)
         if not feeds and not links and not self.has_feed_keys(item) and not misspelt:
@@ -691,6 +846,7 @@ class _Checker:
             links=links,
             poll_interval=interval,
             position=position,
+            filters=rules,
         )
 
     @staticmethod
@@ -864,7 +1020,15 @@ class _Checker:
         )
 
 
-_SOURCE_KEYS = ("name", "tags", "links", "poll_interval", "feeds", *sources.FEED_KINDS)
+_SOURCE_KEYS = (
+    "name",
+    "tags",
+    "links",
+    "poll_interval",
+    "feeds",
+    "filters",
+    *sources.FEED_KINDS,
+)
 
 
 def _platform(value: object) -> Platform:
@@ -878,6 +1042,85 @@ def _platform(value: object) -> Platform:
 
 def _link_url(value: object) -> str:
     return sources.http_url(_text(value), "https://www.tiktok.com/@YOUR-HANDLE")
+
+
+# --------------------------------------------------------------------------- filters (issue 7)
+
+_SETTINGS_LISTS = ("filters", "blocked_domains", "blocked_words")
+_FILTER_KEYS = ("include", "exclude", "hide")
+_FILTER_MATCHERS = ("keywords", "hashtags", "regex")
+_HIDE_KINDS = {
+    "replies": "replies",
+    "boosts": "boosts",
+    "reposts": "boosts",
+    "media_only": "media_only",
+    "media-only": "media_only",
+}
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*")
+
+
+def _domain(value: object) -> str:
+    """``tabloid.example`` (or a pasted address on it) -> the domain, lower case, no www."""
+    text = _nonempty_text(value).lower()
+    host = text
+    if "://" in text:
+        host = (urlsplit(text).hostname or "").lower()
+    host = host.removeprefix("www.").rstrip(".")
+    if not _DOMAIN.fullmatch(host):
+        raise ValueError(
+            f'"{text}" is not a website name; write it like tabloid.example '
+            "(its subdomains are blocked too)"
+        )
+    return host
+
+
+def _hashtag(value: object) -> str:
+    text = _nonempty_text(value)
+    if not re.fullmatch(r"#?\w+", text):
+        raise ValueError(
+            f'"{text}" is not a hashtag; write it without spaces, like NHS or SaveOurNHS '
+            "(the # is optional; in quotes if you write it)"
+        )
+    return text.lstrip("#")
+
+
+def _pattern(value: object) -> re.Pattern[str]:
+    """A regular expression, compiled case-insensitive, or a message saying where it breaks."""
+    text = _nonempty_text(value)
+    try:
+        return re.compile(text, re.IGNORECASE)
+    except re.error as exc:
+        where = f" at character {exc.pos + 1}" if exc.pos is not None else ""
+        raise ValueError(
+            f"'{text}' is not a valid regular expression: {exc.msg}{where}. Check its brackets "
+            "and backslashes, and write it in 'single quotes' so backslashes stay as typed; "
+            "to match plain words, use keywords: instead"
+        ) from None
+
+
+def _hide_kind(value: object) -> str:
+    text = _nonempty_text(value).lower()
+    if text in _HIDE_KINDS:
+        return _HIDE_KINDS[text]
+    close = difflib.get_close_matches(text, list(_HIDE_KINDS), n=1)
+    hint = f" — did you mean '{close[0]}'?" if close else "."
+    raise ValueError(
+        f'"{text}" is not something filters can hide{hint} The choices are: replies, '
+        "boosts (or reposts) and media_only"
+    )
+
+
+def _until(value: object) -> date:
+    """The last day to show a pinned announcement: YYYY-MM-DD (YAML may already give a date)."""
+    if isinstance(value, date):
+        return value
+    text = _nonempty_text(value) if not isinstance(value, int) else str(value)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f'"{text}" is not a date; write the last day to show it as YYYY-MM-DD, e.g. 2026-12-31'
+        ) from None
 
 
 # --------------------------------------------------------------------------- loading

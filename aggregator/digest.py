@@ -23,8 +23,8 @@ import hashlib
 import json
 import logging
 import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -39,11 +39,13 @@ import css_inline
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import mail
+from . import mail, moderation
+from .canonical import canonical_url
+from .crosspost import AlsoOn, also_on, earliest_seen, join_names, merge
 from .errors import AggregatorError, ConfigError, ConfigProblem
 from .mail import SendError
-from .models import PLATFORM_LABELS, Config, DigestSettings, Media, Source, StoredEntry
-from .render import Renderer, write_atomic
+from .models import PLATFORM_LABELS, Config, DigestSettings, Media, Pinned, Source, StoredEntry
+from .render import Renderer, Sharer, sharers, write_atomic
 from .sanitize import clean_text, excerpt, safe_url
 from .store import Store, from_iso, iso
 
@@ -166,6 +168,29 @@ def select_new(entries: Iterable[StoredEntry], window: Window) -> list[StoredEnt
     return sorted(chosen, key=lambda e: (e.published, e.id), reverse=True)
 
 
+def _not_sent_before(
+    stored: Sequence[StoredEntry], window: Window, config: Config
+) -> list[StoredEntry]:
+    """`select_new`, less the cross-posts of a post that was news before the window.
+
+    A campaigner's Mastodon post is in Monday's digest; the same words on their
+    blog, first seen on Tuesday, must not be news again (issue 7).  Shared links
+    are not dropped this way: another campaigner sharing an article is news.
+    """
+    settings = config.settings
+    earlier = {
+        e.id
+        for post in merge(
+            stored,
+            window=timedelta(seconds=settings.crosspost_window),
+            primary=settings.crosspost_primary,
+        )
+        if earliest_seen(post).first_seen < window.start
+        for e in post.members
+    }
+    return [e for e in select_new(stored, window) if e.id not in earlier]
+
+
 # --------------------------------------------------------------------------- the Digest value
 
 
@@ -190,6 +215,8 @@ class DigestItem:
     when: str  # local time: "14:05", or "Sat 28 Mar, 23:50" when not on the digest's day
     link_label: str = "Read the post"  # "View on Mastodon", "Watch on YouTube"
     image: DigestImage | None = None
+    also: tuple[AlsoOn, ...] = ()  # the same post on the campaigner's other platforms
+    shared_by: tuple[Sharer, ...] = ()  # everyone who shared this article (shared links)
 
 
 @dataclass(frozen=True)
@@ -224,6 +251,7 @@ class Digest:
     archive_url: str
     unsubscribe_url: str | None
     signup_url: str | None
+    pinned: tuple[Pinned, ...] = ()  # announcements from feeds.yaml, shown first (issue 7)
 
     @property
     def empty(self) -> bool:
@@ -259,8 +287,18 @@ def window_label(window: Window) -> str:
     return f"{start} to {day_label(window.day)}"
 
 
-def build_digest(entries: Sequence[StoredEntry], config: Config, window: Window) -> Digest:
+def build_digest(
+    entries: Sequence[StoredEntry],
+    config: Config,
+    window: Window,
+    *,
+    hidden: Collection[str] = (),
+) -> Digest:
     """Group the window's new entries (as chosen by select_new) into a Digest value.
+
+    Each cross-post is one item, with its other platforms; an article several
+    campaigners shared is one item, "shared by" (crosspost.merge, issue 7).  A
+    cross-post with a `hidden` entry among its versions is left out whole.
 
     Groups follow the order of feeds.yaml (campaigners, or their topic tags);
     within a group, newest first, at most `per_source` posts per campaigner,
@@ -271,10 +309,24 @@ def build_digest(entries: Sequence[StoredEntry], config: Config, window: Window)
     options = settings.digest or DigestSettings()
     zone = ZoneInfo(settings.timezone)
     sources = {s.slug: s for s in config.sources}
-    known = [e for e in entries if e.source in sources]
+    everyone = [e for e in entries if e.source in sources]
+    # Cross-posts once, with their other platforms; shared links once, "shared by" (issue 7).
+    posts = {
+        p.entry.id: p
+        for p in merge(
+            everyone,
+            window=timedelta(seconds=settings.crosspost_window),
+            primary=settings.crosspost_primary,
+            shared_links=options.shared_links,
+            hidden=hidden,
+        )
+    }
+    known = [p.entry for p in posts.values()]
 
     def item(entry: StoredEntry) -> DigestItem:
-        return _item(entry, sources[entry.source], window, zone, settings.page.allow_remote_images)
+        post = posts[entry.id]
+        shown = _item(entry, sources[entry.source], window, zone, settings.page.allow_remote_images)
+        return replace(shown, also=also_on(post), shared_by=sharers(post, config))
 
     def source_url(slug: str) -> str:
         return urljoin(settings.base_url, f"sources/{slug}/")
@@ -318,13 +370,15 @@ def build_digest(entries: Sequence[StoredEntry], config: Config, window: Window)
         subject=f"{settings.title}: {label}",
         groups=tuple(groups),
         entry_count=len(known),
-        source_count=len({e.source for e in known}),
+        source_count=len({e.source for p in posts.values() for e in p.members}),
         group_by=options.group_by,
         site_url=urljoin(settings.base_url, "./"),
         web_url=urljoin(settings.base_url, f"digest/{window.day.isoformat()}.html"),
         archive_url=urljoin(settings.base_url, "digest/"),
         unsubscribe_url=unsubscribe,
         signup_url=settings.page.digest_signup_url,
+        # Shown if still pinned on the day the digest goes out (the day after its window).
+        pinned=moderation.active_pinned(config.pinned, window.day + timedelta(days=1)),
     )
 
 
@@ -390,7 +444,7 @@ def _item(
         entry_id=entry.id,
         headline=headline,
         text=text,
-        link=safe_url(entry.link, allow_mailto=False),
+        link=safe_url(canonical_url(entry.link), allow_mailto=False) if entry.link else None,
         source_name=source.name,
         platform=platform,
         when=when,
@@ -442,7 +496,9 @@ def render_html(digest: Digest, renderer: Renderer) -> str:
 
 def render_text(digest: Digest, renderer: Renderer) -> str:
     """The plain-text part: its own template, wrapped at 72 columns, URLs on their own line."""
-    text = renderer.render("digest/digest.txt", d=digest, columns=display_width)
+    text = renderer.render(
+        "digest/digest.txt", d=digest, columns=display_width, join_names=join_names
+    )
     lines = [line.rstrip() for line in text.splitlines()]
     return "\n".join(lines).strip() + "\n"
 
@@ -626,7 +682,12 @@ def run_digest(
 
     slugs = [s.slug for s in config.sources]
     stored = store.entries(sources=slugs, since=window.start - BACKFILL_LIMIT) if slugs else []
-    digest = build_digest(select_new(stored, window), config, window)
+    # Hidden, blocked and filtered posts (issue 7), as the store and feeds.yaml say now.
+    allowed = moderation.policy(config, store)
+    # Hidden entries stay in until merged, so hiding one version of a cross-post hides all.
+    stored = [e for e in stored if allowed.allows(e) or e.id in allowed.hidden]
+    fresh = _not_sent_before(stored, window, config)
+    digest = build_digest(fresh, config, window, hidden=allowed.hidden)
     row: dict[str, Any] = {
         "date": day.isoformat(),
         "first_day": window.first_day.isoformat(),

@@ -70,6 +70,10 @@ class FeedError(AggregatorError):
         self.info = info
         super().__init__(f"{url}: {info.message}")
 
+    def __reduce__(self) -> tuple[type[FeedError], tuple[str, ErrorInfo]]:
+        # Pickled with its real arguments: feeds are parsed in worker processes.
+        return (type(self), (self.url, self.info))
+
 
 class FetchError(FeedError):
     pass

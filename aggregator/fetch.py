@@ -51,6 +51,7 @@ from .models import (
     NotModified,
     Validators,
 )
+from .transport import http_transport
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,10 @@ class Fetcher:
 
     `block_private=True` refuses any URL (or redirect hop) whose host resolves to
     a loopback, private, link-local, reserved, multicast or unspecified address,
-    for URLs that come from pages we do not control.  `transport` replaces the
+    for URLs that come from pages we do not control.  `block_private_redirects=True`
+    does the same for a redirect hop to another host than the feed's own: the
+    organiser chose the feed's server, not where its redirects lead (a public
+    feed must not send us to 169.254.169.254).  `transport` replaces the
     network (for tests that need a mock; ours use a real loopback server).
     """
 
@@ -113,10 +117,12 @@ class Fetcher:
         user_agent: str,
         *,
         block_private: bool = False,
+        block_private_redirects: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.limits = limits
         self.block_private = block_private
+        self.block_private_redirects = block_private_redirects
         concurrency = max(1, limits.concurrency)
         self._client = httpx.AsyncClient(
             headers={
@@ -136,7 +142,8 @@ class Fetcher:
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             follow_redirects=False,  # see _fetch: every hop is checked
             event_hooks={"response": [_hide_location]},
-            transport=transport,
+            # aiohttp under httpx, chosen by measurement (transport.py, issue 8).
+            transport=transport if transport is not None else http_transport(concurrency),
         )
         self._slots = asyncio.Semaphore(concurrency)
         per_host = max(1, limits.per_host)
@@ -187,16 +194,24 @@ class Fetcher:
     async def _fetch(self, request: FetchRequest, clock: _Clock) -> Fetched | NotModified:
         url = _checked_url(request.url, request.url, kind="bad_url")
         seen = {str(url)}
+        first_host = url.host
         statuses: list[int] = []
         while True:
             # Slots are taken per hop, host first, so a feed waiting for a busy
             # host does not hold one of the overall slots meanwhile.  The total
-            # deadline starts once the first hop has its slots.
+            # deadline starts once the first hop has its slots, and a later hop's
+            # wait for slots (other feeds' work, not this server's) is not counted.
+            guard = (
+                self.block_private
+                or request.guard
+                or (self.block_private_redirects and bool(statuses) and url.host != first_host)
+            )
+            queued = asyncio.get_running_loop().time()
             async with self._hosts[url.host], self._slots:
-                clock.start(self.limits.total_timeout)
+                clock.start(self.limits.total_timeout, queued_since=queued)
                 try:
                     async with asyncio.timeout_at(clock.deadline):
-                        outcome = await self._hop(request, url)
+                        outcome = await self._hop(request, url, guard)
                 except TimeoutError as exc:
                     raise FetchError(request.url, self._timed_out(url)) from exc
             if not isinstance(outcome, _Redirect):
@@ -243,11 +258,14 @@ class Fetcher:
         return target
 
     async def _hop(
-        self, request: FetchRequest, url: httpx.URL
+        self, request: FetchRequest, url: httpx.URL, guard: bool
     ) -> _Redirect | Fetched | NotModified:
-        """One request: a redirect to follow, or the answer.  Raises FetchError."""
+        """One request: a redirect to follow, or the answer.  Raises FetchError.
+
+        `guard` refuses a host on a private or local network before connecting.
+        """
         try:
-            if self.block_private:
+            if guard:
                 await _refuse_private(request.url, url)
             headers = _conditional_headers(request.validators)
             async with self._client.stream("GET", url, headers=headers) as response:
@@ -343,7 +361,7 @@ class Fetcher:
     def _timed_out(self, url: httpx.URL) -> ErrorInfo:
         return ErrorInfo(
             "timeout",
-            f"The feed at {url.host} took longer than {self.limits.total_timeout:g} seconds "
+            f"The feed at {url.host} took longer than {_secs(self.limits.total_timeout)} "
             "to download (settings.fetch.total_timeout), so we gave up. The site may be slow "
             "or overloaded; we will try again later.",
         )
@@ -355,13 +373,18 @@ def fetch_all(
     user_agent: str,
     *,
     block_private: bool = False,
+    block_private_redirects: bool = False,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[FetchResult]:
     """Fetch feeds from synchronous code; results come in the order of `requests`."""
 
     async def run() -> list[FetchResult]:
         async with Fetcher(
-            limits, user_agent, block_private=block_private, transport=transport
+            limits,
+            user_agent,
+            block_private=block_private,
+            block_private_redirects=block_private_redirects,
+            transport=transport,
         ) as fetcher:
             return list(await asyncio.gather(*(fetcher.fetch(r) for r in requests)))
 
@@ -378,10 +401,14 @@ class _Clock:
         self.started: float | None = None
         self.deadline: float | None = None
 
-    def start(self, total_timeout: float) -> None:
-        if self.started is None:
+    def start(self, total_timeout: float, *, queued_since: float) -> None:
+        """Start the deadline (first hop), or move it on by the time spent queued."""
+        now = asyncio.get_running_loop().time()
+        if self.started is None or self.deadline is None:
             self.started = time.monotonic()
-            self.deadline = asyncio.get_running_loop().time() + total_timeout
+            self.deadline = now + total_timeout
+        else:
+            self.deadline += now - queued_since
 
     def ms(self) -> int:
         return 0 if self.started is None else round((time.monotonic() - self.started) * 1000)
@@ -513,7 +540,7 @@ def _network_error(exc: BaseException, url: httpx.URL, limits: FetchLimits) -> E
         seconds = limits.connect_timeout if which == "connect" else limits.read_timeout
         return ErrorInfo(
             "timeout",
-            f"The server at {host} did not {which} within {seconds:g} seconds. The site may "
+            f"The server at {host} did not {which} within {_secs(seconds)}. The site may "
             "be down or overloaded; we will try again later.",
         )
     tls = next((c for c in causes if isinstance(c, ssl.SSLError)), None)
@@ -569,8 +596,9 @@ def _http_error(response: httpx.Response, url: httpx.URL) -> ErrorInfo:
         )
     elif status == 410:
         message = (
-            f"The server at {host} says this feed has been removed permanently ({name}). "
-            "Remove it from feeds.yaml, or replace it with the campaigner's new feed."
+            f"The server at {host} says this feed has been removed permanently ({name}), "
+            "so we have stopped polling it. Remove it from feeds.yaml, or replace it with "
+            "the campaigner's new feed."
         )
     elif status == 401:
         message = (
@@ -604,7 +632,9 @@ def _http_error(response: httpx.Response, url: httpx.URL) -> ErrorInfo:
             f"The server at {host} gave an answer we cannot use as a feed ({name}). Check "
             "the address in feeds.yaml in a browser."
         )
-    return ErrorInfo("http", message, http_status=status, retry_after=retry_after)
+    # "gone" is the one error that stops polling (store.requests skips such feeds).
+    kind = "gone" if status == 410 else "http"
+    return ErrorInfo(kind, message, http_status=status, retry_after=retry_after)
 
 
 def _retry_after(value: str | None, now: datetime | None = None) -> int | None:
@@ -647,6 +677,10 @@ def _size(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.3g} {unit}"
     return f"{n} bytes"
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:g} second" + ("" if seconds == 1 else "s")
 
 
 def _duration(seconds: int) -> str:

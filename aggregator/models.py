@@ -8,8 +8,9 @@ changed alone.  Nothing here does I/O.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -64,6 +65,46 @@ class ProfileLink:
 
 
 @dataclass(frozen=True)
+class FilterRules:
+    """Which posts to publish, from `filters:` in feeds.yaml (issue 7), globally or per source.
+
+    `include_*`: when any is given, only posts matching at least one of them are
+    published.  `exclude_*`: posts matching any of them are not.  Keywords and
+    hashtags are kept as written (matched case-insensitively by filters.py);
+    patterns were compiled, case-insensitive, by config.py.
+    """
+
+    include_keywords: tuple[str, ...] = ()
+    include_hashtags: tuple[str, ...] = ()
+    include_patterns: tuple[re.Pattern[str], ...] = ()
+    exclude_keywords: tuple[str, ...] = ()
+    exclude_hashtags: tuple[str, ...] = ()
+    exclude_patterns: tuple[re.Pattern[str], ...] = ()
+    hide_replies: bool = False
+    hide_boosts: bool = False  # boosts (Mastodon) and reposts (Bluesky)
+    hide_media_only: bool = False  # posts that are only a picture, video or sound
+
+    @property
+    def includes(self) -> bool:
+        return bool(self.include_keywords or self.include_hashtags or self.include_patterns)
+
+    @property
+    def empty(self) -> bool:
+        return self == FilterRules()
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """An announcement shown above the posts on the page and in the digest until `until`."""
+
+    title: str
+    until: date  # the last local day (settings.timezone) it is shown
+    link: str | None = None
+    text: str = ""
+    position: Position | None = None
+
+
+@dataclass(frozen=True)
 class Source:
     """A campaigner or organisation: one person or group, however many platforms."""
 
@@ -74,6 +115,7 @@ class Source:
     links: tuple[ProfileLink, ...] = ()
     poll_interval: int | None = None  # seconds; None means settings.poll_interval
     position: Position | None = None
+    filters: FilterRules = field(default_factory=FilterRules)
 
 
 @dataclass(frozen=True)
@@ -99,6 +141,7 @@ class PageSettings:
     max_entries: int = 200  # on the front page
     allow_remote_images: bool = False  # images from other sites are third-party requests
     digest_signup_url: str | None = None  # where supporters sign up for the email
+    shared_links: bool = False  # one article shared by several: once, "shared by A and B"
 
 
 @dataclass(frozen=True)
@@ -124,6 +167,7 @@ class DigestSettings:
     per_source: int = 5  # fair share: at most N items per campaigner, then "and M more"
     send_empty: bool = False
     individual: bool = True  # one message per recipient; False sends one with Bcc
+    shared_links: bool = True  # one article shared by several: once, "shared by A and B"
 
 
 @dataclass(frozen=True)
@@ -141,6 +185,13 @@ class Settings:
     fetch: FetchLimits = field(default_factory=FetchLimits)
     page: PageSettings = field(default_factory=PageSettings)
     digest: DigestSettings | None = None
+    # Cross-posts (issue 7): the same post on several platforms within this many
+    # seconds is shown once; "blog" or "earliest" says which version is shown.
+    crosspost_window: int = 24 * 3600
+    crosspost_primary: Literal["blog", "earliest"] = "blog"
+    filters: FilterRules = field(default_factory=FilterRules)  # for every source
+    blocked_domains: tuple[str, ...] = ()  # posts linking here are never published
+    blocked_words: tuple[str, ...] = ()  # posts containing these are never published
 
 
 @dataclass(frozen=True)
@@ -148,6 +199,7 @@ class Config:
     path: Path
     settings: Settings
     sources: tuple[Source, ...]
+    pinned: tuple[Pinned, ...] = ()  # top-level `pinned:` in feeds.yaml
 
     def feeds(self) -> tuple[FeedSpec, ...]:
         return tuple(feed for source in self.sources for feed in source.feeds)
@@ -174,6 +226,9 @@ class FetchRequest:
     key: str
     url: str
     validators: Validators = Validators()
+    # Refuse private and local addresses: set for an address we were sent to
+    # (discovered or redirected to another host), not one the organiser wrote.
+    guard: bool = False
 
 
 @dataclass(frozen=True)

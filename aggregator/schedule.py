@@ -40,7 +40,9 @@ def next_poll_time(
     """
     delay = timedelta(seconds=interval)
     if error_count > 0:
-        delay = min(delay * (2 ** (error_count - 1)), MAX_BACKOFF)
+        # In whole seconds first: a feed failing for weeks would overflow a timedelta.
+        backoff = interval * 2 ** min(error_count - 1, 64)
+        delay = min(timedelta(seconds=min(backoff, MAX_BACKOFF.total_seconds())), MAX_BACKOFF)
     else:
         factor = min(2 ** (unchanged_polls // QUIET_STEP), QUIET_MAX_FACTOR)
         delay = min(delay * factor, max(MAX_BACKOFF, delay))

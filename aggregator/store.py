@@ -12,6 +12,7 @@ as text and read back with `datetime.fromisoformat`.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -23,7 +24,15 @@ from typing import Any, cast
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from .dedupe import canonical_url, content_hash, entry_id, identity_key
+from .dedupe import (
+    canonical_url,
+    content_hash,
+    entry_id,
+    guids_rewritten,
+    identity_key,
+    link_key,
+    relinked,
+)
 from .errors import StoreError
 from .models import (
     ErrorInfo,
@@ -37,6 +46,7 @@ from .models import (
     Validators,
 )
 
+log = logging.getLogger(__name__)
 migrations = Migrations("aggregator")
 
 
@@ -109,6 +119,53 @@ def m002_adaptive_polling(db: Database) -> None:
     db.table("feeds").add_column("unchanged_polls", int, not_null_default=0)
 
 
+@migrations()
+def m003_hidden_entries(db: Database) -> None:
+    # Issue 7: entries an organiser hid with `aggregator hide`, kept out of every
+    # output.  Keyed by entry id; the canonical link also hides the same post if
+    # it comes back under another id.  Title, source and link are copied so that
+    # `aggregator hidden` can list an entry even after it left the store.
+    db.table("hidden_entries").create(
+        {
+            "entry_id": str,
+            "canonical_link": str,
+            "link": str,
+            "title": str,
+            "source": str,
+            "reason": str,
+            "hidden_at": str,
+        },
+        pk="entry_id",
+        not_null=["hidden_at"],
+    )
+    db.table("hidden_entries").create_index(["canonical_link"])
+
+
+@migrations()
+def m004_canonical_links(db: Database) -> None:
+    # Issue 7: links are canonicalised further (AMP, mobile hosts, Bridgy Fed
+    # redirects; http and https compare equal).  Stored canonical links and the
+    # link identities of entries without a GUID are recomputed so the next fetch
+    # matches them; an identity that would collide with another in its feed keeps
+    # its old value.  `identity_by` = "link" marks a feed that rewrites its GUIDs.
+    db.table("feeds").add_column("identity_by", str)
+    taken = {
+        (row["feed_key"], row["identity"])
+        for row in db.query("select feed_key, identity from entries")
+    }
+    changes = []
+    for row in db.query("select id, feed_key, identity, link from entries where link is not null"):
+        identity = row["identity"]
+        if identity.startswith("link:"):
+            wanted = "link:" + link_key(row["link"])
+            if (row["feed_key"], wanted) not in taken:
+                taken.discard((row["feed_key"], identity))
+                taken.add((row["feed_key"], wanted))
+                identity = wanted
+        changes.append((canonical_url(row["link"]), identity, row["id"]))
+    db.conn.executemany("update entries set canonical_link = ?, identity = ? where id = ?", changes)
+
+
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -117,6 +174,10 @@ def from_iso(text: str | None) -> datetime | None:
     if not text:
         return None
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _link_key(link: str | None) -> str | None:
+    return link_key(link) if link else None
 
 
 @dataclass(frozen=True)
@@ -145,7 +206,8 @@ class Store:
             migrations.apply(db)
         except sqlite3.DatabaseError as exc:
             raise StoreError(
-                f"Could not open the database {path}: {exc}. If the file is damaged, move it "
+                f"Could not open the database {path}: {exc}. Check that `settings.database` in "
+                "feeds.yaml names a file this user can write; if the file is damaged, move it "
                 "aside and run `aggregator update --all` to fetch everything again."
             ) from exc
         except OSError as exc:
@@ -170,7 +232,11 @@ class Store:
             with self.db.atomic():
                 yield
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"Could not write to the database {self.path}: {exc}") from exc
+            raise StoreError(
+                f"Could not write to the database {self.path}: {exc}. Nothing of this change "
+                "was saved. Check that the disk is not full and that this user can write the "
+                "file and its folder, then run the command again."
+            ) from exc
 
     # ------------------------------------------------------------------ feeds
 
@@ -209,15 +275,23 @@ class Store:
                 self.db.table("feeds").upsert_all(rows, pk="key")
 
     def requests(
-        self, keys: Collection[str], *, now: datetime, due_only: bool
+        self, keys: Collection[str], *, now: datetime, due_only: bool, include_gone: bool = False
     ) -> list[FetchRequest]:
-        """What to fetch: the given feeds, only those whose next poll has come when `due_only`."""
+        """What to fetch: the given feeds, only those whose next poll has come when `due_only`.
+
+        A feed whose server last said 410 Gone is not polled again (issue 6)
+        unless `include_gone` (the organiser named it on the command line), and
+        then at once, due or not.
+        """
         out = []
         for row in self.db.table("feeds").rows:
             if row["key"] not in keys:
                 continue
+            gone = row["last_error_kind"] == "gone" and bool(row["failing_since"])
+            if gone and not include_gone:
+                continue
             next_poll = from_iso(row["next_poll"])
-            if due_only and next_poll is not None and next_poll > now:
+            if due_only and not gone and next_poll is not None and next_poll > now:
                 continue
             out.append(
                 FetchRequest(
@@ -229,7 +303,41 @@ class Store:
         return out
 
     def feed_row(self, key: str) -> dict[str, Any]:
-        return cast(dict[str, Any], self.db.table("feeds").get(key))
+        # Plain SQL: sqlite-utils' Table.get and Table.update inspect the schema on
+        # every call, which was most of the cost of a 304 (issue 8).
+        cursor = self.db.execute("select * from feeds where key = ?", [key])
+        row = cursor.fetchone()
+        if row is None:
+            raise StoreError(
+                f"The feed {key} has no row in the database {self.path}; this is a bug, "
+                "please report it. Running `aggregator update` again recreates the row."
+            )
+        return dict(zip((c[0] for c in cursor.description), row, strict=True))
+
+    def _upsert_entries(self, rows: list[dict[str, Any]]) -> None:
+        """Insert entry rows, or update the columns they name; one statement per shape.
+
+        What `upsert_all(rows, pk="id")` does, without its per-value conversion
+        and per-chunk query building: with feeds of 50 entries that was a third
+        of a cold update's store time (issue 8).  Values are already plain
+        (str, int, None); the column names are ours, never a feed's.
+        """
+        shapes: dict[tuple[str, ...], list[list[Any]]] = {}
+        for row in rows:
+            shapes.setdefault(tuple(row), []).append(list(row.values()))
+        for columns, values in shapes.items():
+            names = ", ".join(f"[{c}]" for c in columns)
+            updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns if c != "id")
+            self.db.conn.executemany(
+                f"insert into entries ({names}) values ({', '.join('?' * len(columns))})"
+                f" on conflict(id) do update set {updates}",
+                values,
+            )
+
+    def _update_feed(self, key: str, changes: dict[str, Any]) -> None:
+        """Set some columns of one feed's row (the names are ours, never a feed's)."""
+        columns = ", ".join(f"[{name}] = ?" for name in changes)
+        self.db.execute(f"update feeds set {columns} where key = ?", [*changes.values(), key])
 
     def set_fetch_url(self, key: str, url: str, *, redirected: bool = False) -> None:
         """Remember a discovered feed URL, or a permanent redirect (also shown to organisers)."""
@@ -237,7 +345,7 @@ class Store:
         if redirected:
             changes["redirected_to"] = url
         with self._transaction():
-            self.db.table("feeds").update(key, changes)
+            self._update_feed(key, changes)
 
     def save_fetched(
         self,
@@ -255,27 +363,59 @@ class Store:
         is already stored for this feed is updated in place when its content
         changed (keeping its id, first-seen time and original publication date),
         and left alone when it did not.
+
+        Feeds that give an entry a new GUID when they republish it (issue 7):
+        a new GUID whose link belongs to a stored entry gone from the feed is
+        that entry, updated, not a new one (dedupe.relinked); when a whole
+        re-fetch looks like that, the feed is marked `identity_by = "link"` and
+        matched by link from then on (dedupe.guids_rewritten).
         """
         feed = self.feed_row(key)
-        existing = {
-            row["identity"]: row
-            for row in self.db.query(
-                "select id, identity, content_hash, published, first_seen"
+        stored = list(
+            self.db.query(
+                "select id, identity, link, content_hash, published, first_seen"
                 " from entries where feed_key = ?",
                 [key],
             )
-        }
+        )
+        existing = {row["identity"]: row for row in stored}
+        stored_keys = [(row["identity"], _link_key(row["link"])) for row in stored]
+        by_link = feed.get("identity_by") == "link"
+        fetched_keys = [(identity_key(e), _link_key(e.link)) for e in parsed.entries]
+        newly_by_link = not by_link and guids_rewritten(fetched_keys, stored_keys)
+        if newly_by_link:
+            by_link = True
+            log.warning(
+                "event=guids_rewritten feed=%s message=%r",
+                key,
+                "This feed gives its posts new ids on every fetch; "
+                "its posts are now told apart by their links.",
+            )
+        if by_link:
+            fetched_keys = [
+                (identity_key(e, by_link=True), _link_key(e.link)) for e in parsed.entries
+            ]
+            owners: dict[str, list[str]] = {}
+            for identity, link in stored_keys:
+                if link:
+                    owners.setdefault(link, []).append(identity)
+            replaced = {
+                identity: owners[link][0]
+                for identity, link in fetched_keys
+                if identity not in existing and link and len(owners.get(link, ())) == 1
+            }
+        else:
+            replaced = relinked(fetched_keys, stored_keys)
         rows = []
         new = updated = 0
         seen: set[str] = set()
-        for entry in parsed.entries:
-            identity = identity_key(entry)
+        for entry, (identity, _) in zip(parsed.entries, fetched_keys, strict=True):
             if identity in seen:
                 continue
             seen.add(identity)
             digest = content_hash(entry)
-            old = existing.get(identity)
-            if old is not None and old["content_hash"] == digest:
+            old = existing.get(identity) or existing.get(replaced.get(identity, ""))
+            if old is not None and old["content_hash"] == digest and old["identity"] == identity:
                 continue
             published = entry.published or entry.updated or now
             record = {
@@ -301,16 +441,17 @@ class Store:
                 "content_hash": digest,
             }
             rows.append(record)
-            if old:
-                updated += 1
-            else:
+            if old is None:
                 new += 1
+            elif old["content_hash"] != digest:
+                updated += 1
         with self._transaction():
             if rows:
-                self.db.table("entries").upsert_all(rows, pk="id")
-            self.db.table("feeds").update(
+                self._upsert_entries(rows)
+            self._update_feed(
                 key,
                 {
+                    **({"identity_by": "link"} if newly_by_link else {}),
                     "title": parsed.title,
                     "site_link": parsed.link,
                     "etag": validators.etag,
@@ -333,7 +474,7 @@ class Store:
         """A 304, or a body identical to the last one: only the feed's state changes."""
         unchanged = int(self.feed_row(key)["unchanged_polls"] or 0) + 1
         with self._transaction():
-            self.db.table("feeds").update(
+            self._update_feed(
                 key,
                 {
                     "etag": validators.etag,
@@ -358,7 +499,7 @@ class Store:
         """Record a feed's failure; its stored entries are untouched."""
         feed = self.feed_row(key)
         with self._transaction():
-            self.db.table("feeds").update(
+            self._update_feed(
                 key,
                 {
                     "last_fetched": iso(now),
@@ -431,10 +572,18 @@ class Store:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
+        exclude_ids: Collection[str] = (),
     ) -> list[StoredEntry]:
-        """Entries newest first (by publication date, then id for a stable order)."""
+        """Entries newest first (by publication date, then id for a stable order).
+
+        `exclude_ids` are left out before `limit` applies (hidden or filtered
+        entries, issue 7), so a page still gets its full count.
+        """
         where: list[str] = []
         params: list[Any] = []
+        if exclude_ids:
+            where.append("id not in (select value from json_each(?))")
+            params.append(json.dumps(sorted(exclude_ids)))
         if sources is not None:
             where.append(f"source in ({','.join('?' * len(sources))})")
             params.extend(sources)

@@ -33,6 +33,7 @@ __all__ = [
     "MediaItem",
     "OpmlFeed",
     "OpmlGroup",
+    "RelatedLink",
     "atom",
     "json_feed",
     "opml",
@@ -102,6 +103,14 @@ class MediaItem:
 
 
 @dataclass(frozen=True)
+class RelatedLink:
+    """The same post elsewhere ("Mastodon", its URL): Atom `rel="related"`, "Also on" text."""
+
+    url: str
+    title: str
+
+
+@dataclass(frozen=True)
 class FeedItem:
     """One entry as every feed format publishes it.
 
@@ -121,6 +130,7 @@ class FeedItem:
     language: str | None = None
     tags: tuple[str, ...] = ()
     media: tuple[MediaItem, ...] = ()
+    related: tuple[RelatedLink, ...] = ()  # cross-posts on the campaigner's other platforms
 
 
 @dataclass(frozen=True)
@@ -163,13 +173,27 @@ def _document(root: ET.Element) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n"
 
 
+def _escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
 def _content(item: FeedItem) -> str:
-    """The entry's HTML; a post with none (a bare link) gets its summary or title as HTML."""
-    if item.content_html.strip():
-        return item.content_html
-    text = item.summary or item.title
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return f"<p>{escaped}</p>"
+    """The entry's HTML; a post with none (a bare link) gets its summary or title as HTML.
+
+    Cross-posts end it with "Also on: Mastodon · Bluesky" links, which every
+    reader shows, whatever it makes of Atom's `rel="related"` links.
+    """
+    html = item.content_html
+    if not html.strip():
+        html = f"<p>{_escape(item.summary or item.title)}</p>"
+    if item.related:
+        links = " · ".join(
+            f'<a href="{_escape(r.url)}">{_escape(r.title)}</a>' for r in item.related
+        )
+        html += f"\n<p>Also on: {links}</p>"
+    return html
 
 
 # --------------------------------------------------------------------------- Atom
@@ -210,6 +234,15 @@ def atom(info: FeedInfo, items: Sequence[FeedItem]) -> str:
             _sub(author, "uri", item.author_url)
         if item.url:
             _sub(entry, "link", rel="alternate", type="text/html", href=item.url)
+        for related in item.related:
+            _sub(
+                entry,
+                "link",
+                rel="related",
+                type="text/html",
+                href=related.url,
+                title=related.title,
+            )
         for media in item.media:
             attrs = {"rel": "enclosure", "href": media.url}
             if media.type:

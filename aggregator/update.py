@@ -1,10 +1,12 @@
 """The update pipeline: for every due feed, fetch -> parse -> sanitise -> store.
 
-    store.requests | fetch (concurrent) | parse + sanitize (per feed) | store (one transaction)
+    store.requests | fetch (concurrent) | parse + sanitize (on every core) | store (per feed)
 
-Only fetching is concurrent.  Each feed ends with exactly one UpdateResult and
-one log line; a feed's failure is recorded on that feed and never stops the
-others.  Anything that is not a FeedError is a bug and propagates.
+Fetching is concurrent, and parsing runs in worker processes (`_ParserPool`,
+issue 8); the store is written from this thread only, one transaction per
+feed.  Each feed ends with exactly one UpdateResult and one log line; a feed's
+failure is recorded on that feed and never stops the others.  Anything that
+is not a FeedError is a bug and propagates.
 """
 
 from __future__ import annotations
@@ -12,9 +14,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import multiprocessing
+import os
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
+from urllib.parse import urlsplit
 
 from .errors import FeedError, ParseError
 from .fetch import Fetcher, user_agent
@@ -44,6 +51,9 @@ class UpdateOptions:
     # Autodiscovered and redirected URLs come from pages we do not control: by
     # default they may not point at this machine's own network (issue 6).
     block_private_discovered: bool = True
+    # Processes that parse feeds: None for one per CPU core; 0 or 1 parses in a
+    # thread of this process (issue 8: parsing is CPU work, a pool uses every core).
+    parse_workers: int | None = None
 
 
 def parse_and_sanitize(
@@ -59,6 +69,55 @@ def parse_and_sanitize(
         entries=tuple(sanitize_entry(e, e.link or url) for e in parsed.entries),
         warnings=parsed.warnings,
     )
+
+
+class _ParserPool:
+    """Runs `parse_and_sanitize` in worker processes, or in a thread when that is cheaper.
+
+    Parsing and sanitising is pure CPU work (feedparser, lxml, nh3), so threads
+    share one core; worker processes use them all.  Starting the workers costs
+    a fraction of a second, so the first `POOL_AFTER` bodies of a run are parsed
+    in a thread, and the pool starts only for a run that has more (a cold start,
+    `update --all` after a quiet spell); a run of 304s never starts it.  The
+    workers are started by a fork server (not forked from this process, whose
+    threads could hold locks), and stopped at the end of each run.
+    """
+
+    POOL_AFTER = 8
+
+    def __init__(self, workers: int | None) -> None:
+        if workers is None:
+            workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        self.workers = max(1, workers)
+        self._seen = 0
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def parse(
+        self, body: bytes, *, url: str, content_type: str | None, now: datetime, max_entries: int
+    ) -> ParsedFeed:
+        self._seen += 1
+        job = partial(
+            parse_and_sanitize,
+            body,
+            url=url,
+            content_type=content_type,
+            now=now,
+            max_entries=max_entries,
+        )
+        if self.workers < 2 or self._seen <= self.POOL_AFTER:
+            return await asyncio.to_thread(job)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("forkserver")
+            )
+        return await asyncio.get_running_loop().run_in_executor(self._pool, job)
+
+    def close(self) -> None:
+        """Stop the workers; the next run starts counting bodies afresh."""
+        self._seen = 0
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 class Updater:
@@ -86,6 +145,7 @@ class Updater:
         }
         settings = config.settings
         self.user_agent = user_agent(settings.user_agent, settings.base_url)
+        self._parser = _ParserPool(options.parse_workers)
 
     def selected_keys(self) -> set[str]:
         only = self.options.only
@@ -96,22 +156,65 @@ class Updater:
     async def run(self) -> list[UpdateResult]:
         self.store.sync_feeds(self.specs.values())
         requests = self.store.requests(
-            self.selected_keys(), now=self.now(), due_only=not self.options.force
+            self.selected_keys(),
+            now=self.now(),
+            due_only=not self.options.force,
+            include_gone=bool(self.options.only),
         )
+        if self.options.block_private_discovered:
+            requests = [self._guarded(r) for r in requests]
         results: list[UpdateResult] = []
+        if not requests:
+            # Nothing due: the scheduler asks every tick, and opening two HTTP
+            # clients (TLS contexts included) for nothing costs a few hundred ms.
+            return results
         limits = self.config.settings.fetch
         async with (
-            Fetcher(limits, self.user_agent) as fetcher,
+            Fetcher(
+                limits,
+                self.user_agent,
+                block_private_redirects=self.options.block_private_discovered,
+            ) as fetcher,
             Fetcher(limits, self.user_agent, block_private=True) as guarded,
         ):
             discovery_fetcher = guarded if self.options.block_private_discovered else fetcher
-            async for fetched in fetcher.fetch_many(requests):
-                result = await self._process(fetched, discovery_fetcher)
+            # Feeds are fetched and parsed several at once, so both cores work
+            # (issue 8), but at most `gate` fetched bodies are held at any time:
+            # memory stays flat however many feeds there are.
+            gate = asyncio.Semaphore(max(2 * limits.concurrency, 4 * self._parser.workers))
+
+            async def one(request: FetchRequest) -> None:
+                async with gate:
+                    fetched = await fetcher.fetch(request)
+                    result = await self._process(fetched, discovery_fetcher)
                 results.append(result)
                 self._report(result)
                 if self.on_result:
                     self.on_result(result, len(results), len(requests))
+
+            tasks = [asyncio.create_task(one(r), name=f"update {r.key}") for r in requests]
+            try:
+                for done in asyncio.as_completed(tasks):
+                    await done  # a bug in one feed propagates as it is, and stops the rest
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                self._parser.close()
         return results
+
+    def _guarded(self, request: FetchRequest) -> FetchRequest:
+        """Guard a stored address on another host than feeds.yaml's (issue 6).
+
+        A discovered feed or a permanent redirect was checked when we found it;
+        checking again on every poll keeps a later DNS change from turning it
+        toward this machine's own network.
+        """
+        try:
+            same = urlsplit(request.url).hostname == urlsplit(self.specs[request.key].url).hostname
+        except ValueError:  # an address fetch.py will refuse anyway
+            same = False
+        return request if same else replace(request, guard=True)
 
     def _report(self, r: UpdateResult) -> None:
         line = (
@@ -222,8 +325,7 @@ class Updater:
 
     async def _parse(self, result: Fetched) -> ParsedFeed:
         limits = self.config.settings.fetch
-        return await asyncio.to_thread(
-            parse_and_sanitize,
+        return await self._parser.parse(
             result.body,
             url=result.final_url,
             content_type=result.content_type,

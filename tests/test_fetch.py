@@ -272,7 +272,8 @@ def test_address_that_is_not_http_is_refused_without_a_request():
     ],
 )
 def test_http_errors_say_what_happened_and_what_to_do(feed_server, status, words):
-    error = failed(fetch(feed_server.add("/feed.xml", b"oops", status=status)), "http")
+    kind = "gone" if status == 410 else "http"  # only 410 stops polling
+    error = failed(fetch(feed_server.add("/feed.xml", b"oops", status=status)), kind)
     assert error.http_status == status
     assert error.retry_after is None
     for word in words:
@@ -385,6 +386,42 @@ def test_block_private_checks_every_redirect_hop(feed_server, monkeypatch):
     assert feed_server.count("/feed") == 1
 
 
+def test_redirect_to_another_host_on_a_private_network_is_refused(feed_server, monkeypatch):
+    # block_private_redirects lets the configured (loopback) server answer, but
+    # not send us to another host on a private network.
+    feed_server.add("/feed", redirect_to=feed_server.url("/x.xml", host="localhost"))
+    feed_server.add("/x.xml", RSS)
+    error = failed(fetch(feed_server.url("/feed"), block_private_redirects=True), "blocked_address")
+    assert "localhost" in error.message
+    assert feed_server.count("/x.xml") == 0
+
+
+def test_redirect_on_the_feeds_own_host_is_followed_with_block_private_redirects(feed_server):
+    feed_server.add("/feed", redirect_to="/x.xml")
+    feed_server.add("/x.xml", RSS)
+    result = fetch(feed_server.url("/feed"), block_private_redirects=True)
+    assert isinstance(result, Fetched)
+    assert result.body == RSS
+
+
+def test_waiting_for_a_busy_hosts_slot_between_redirect_hops_is_not_counted(feed_server):
+    # One connection per host: while the slow feed holds it (until its own
+    # deadline), the redirected feed's second hop waits.  That wait is other
+    # feeds' work, so it must not use up the redirected feed's deadline.
+    feed_server.add("/moved", redirect_to="/feed.xml", redirect_status=302)
+    feed_server.add("/feed.xml", RSS)
+    feed_server.add("/slow.xml", RSS, delay=2)
+    limits = replace(LIMITS, per_host=1, total_timeout=1)
+    requests = [
+        FetchRequest("moved", feed_server.url("/moved")),
+        FetchRequest("slow", feed_server.url("/slow.xml")),
+    ]
+    moved, slow = fetch_all(requests, limits, UA)
+    assert slow.error.kind == "timeout"
+    assert isinstance(moved, Fetched), moved
+    assert moved.body == RSS
+
+
 # --------------------------------------------------------------------------- many feeds
 
 
@@ -434,7 +471,7 @@ def test_one_failing_feed_does_not_stop_the_others(feed_server):
     results = {r.key: r for r in fetch_all(requests, replace(LIMITS, total_timeout=0.5), UA)}
     assert isinstance(results["good1"], Fetched)
     assert isinstance(results["good2"], Fetched)
-    assert results["gone"].error.kind == "http"
+    assert results["gone"].error.kind == "gone"
     assert results["refused"].error.kind == "connect"
     assert results["loop"].error.kind == "redirect_loop"
     assert results["slow"].error.kind == "timeout"

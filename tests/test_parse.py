@@ -539,3 +539,113 @@ def test_discover_feed_links_honours_base_href() -> None:
 @pytest.mark.parametrize("body", [b"", b"   ", b"\x00\xff", b"not html at all"])
 def test_discover_feed_links_on_nothing_finds_nothing(body: bytes) -> None:
     assert discover_feed_links(body, "https://blog.example.org/") == []
+
+
+# --------------------------------------------------------------------------- XML attacks (issue 6)
+
+LAUGHS = '<!ENTITY lol0 "lollollollol">' + "".join(
+    f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
+)
+
+
+def with_doctype(doctype: str, title: str) -> str:
+    return (
+        f'<?xml version="1.0"?>\n{doctype}\n'
+        + rss(f"<item><guid>1</guid><title>{title}</title></item>").split("?>", 1)[-1]
+    )
+
+
+def test_external_entities_are_not_resolved(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    doctype = f'<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://{secret}">]>'
+    (entry,) = parse_bytes(with_doctype(doctype, "a &xxe; b")).entries
+    assert "TOP-SECRET" not in entry.title
+    assert entry.title == "a &xxe; b"  # kept as the literal reference
+
+
+def test_entity_expansion_bomb_is_not_expanded() -> None:
+    (entry,) = parse_bytes(with_doctype(f"<!DOCTYPE rss [{LAUGHS}]>", "&lol9;")).entries
+    assert entry.title == "&lol9;"
+
+
+def test_doctype_with_quoted_brackets_is_removed_whole() -> None:
+    doctype = "<!DOCTYPE rss [<!ENTITY a \"]>\"> <!-- ] > --> <!ENTITY b 'x'>]>"
+    (entry,) = parse_bytes(with_doctype(doctype, "T &b;")).entries
+    assert entry.title == "T &b;"
+
+
+def test_external_dtd_alone_is_left_for_expat_which_does_not_load_it() -> None:
+    doctype = '<!DOCTYPE rss SYSTEM "http://127.0.0.1:9/never.dtd">'
+    (entry,) = parse_bytes(with_doctype(doctype, "Plain")).entries
+    assert entry.title == "Plain"
+
+
+def test_unfinished_doctype_is_a_parse_error() -> None:
+    with pytest.raises(ParseError) as caught:
+        parse_bytes('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "x">')
+    assert caught.value.info.kind == "parse"
+
+
+def test_utf16_feed_declaring_entities_is_refused() -> None:
+    body = with_doctype(f"<!DOCTYPE rss [{LAUGHS}]>", "&lol9;").replace(
+        '<?xml version="1.0"?>', '<?xml version="1.0" encoding="utf-16"?>'
+    )
+    with pytest.raises(ParseError) as caught:
+        parse_bytes(body.encode("utf-16"))
+    assert caught.value.info.kind == "unsafe_xml"
+    assert "UTF-8" in caught.value.info.message
+
+
+def test_feed_with_thousands_of_entries_keeps_the_newest_before_parsing() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    entries = (
+        "".join(
+            f"<entry><id>urn:e:{i}</id><title>E{i}</title>"
+            f"<updated>{(start + timedelta(hours=(i * 7919) % 3000)).isoformat()}</updated></entry>"
+            for i in range(3000)
+        )
+        + "<entry><id>urn:e:undated</id><title>undated</title></entry>"
+    )
+    body = f'<feed xmlns="http://www.w3.org/2005/Atom"><title>Big</title>{entries}</feed>'
+    parsed = parse_bytes(body, max_entries=10)
+    hours = sorted(((i * 7919) % 3000, i) for i in range(3000))[-10:]
+    assert [e.title for e in parsed.entries] == [f"E{i}" for _, i in reversed(hours)]
+    assert any("3001 entries" in w for w in parsed.warnings)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Many comments before the root: an exponential regular expression hangs on these.
+        b"<!---->" * 60 + b"<p>not a feed</p>",
+        b"<?xml version='1.0'?>" + b"<!-- c -->" * 60 + b"<rss version='2.0'><channel>",
+        # An internal subset of many comments or quotes that never ends.
+        b'<?xml version="1.0"?><!DOCTYPE rss [' + b"<!-- -->" * 20_000,
+        b'<?xml version="1.0"?><!DOCTYPE rss [' + b"<!--" * 20_000,
+        b'<?xml version="1.0"?><!DOCTYPE rss [' + b'"a"' * 100_000,
+    ],
+    ids=["comments before html", "comments before rss", "subset", "open comments", "quotes"],
+)
+def test_pathological_prologs_are_read_in_linear_time(body: bytes, tmp_path: Path) -> None:
+    """Run in a subprocess with a time limit: a regular expression that backtracks
+    exponentially holds the GIL, so in-process it would hang the whole suite."""
+    import subprocess
+    import sys
+
+    sample = tmp_path / "body.xml"
+    sample.write_bytes(body)
+    code = (
+        "import sys; from datetime import UTC, datetime; from pathlib import Path\n"
+        "from aggregator.errors import ParseError; from aggregator.parse import parse_feed\n"
+        "try:\n"
+        f"    parse_feed(Path({str(sample)!r}).read_bytes(), url='https://x.example/',"
+        " now=datetime.now(UTC))\n"
+        "except ParseError:\n"
+        "    pass\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr

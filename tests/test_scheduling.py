@@ -34,6 +34,12 @@ def test_failing_feed_backs_off_exponentially_up_to_a_day():
     assert within_jitter(delay(error_count=30), MAX_BACKOFF)
 
 
+def test_feed_failing_for_months_still_gets_a_next_poll():
+    # Found by bench/ (issue 8): 2**37 hours overflowed timedelta and stopped every update.
+    assert within_jitter(delay(error_count=40), MAX_BACKOFF)
+    assert within_jitter(delay(error_count=10_000), MAX_BACKOFF)
+
+
 def test_recovered_feed_returns_to_its_interval():
     # error_count is reset by the store on the first success.
     assert within_jitter(delay(error_count=0), timedelta(hours=1))
