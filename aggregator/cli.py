@@ -13,6 +13,7 @@ import ast
 import json
 import logging
 import re
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -245,14 +246,29 @@ def _iso_date(text: str) -> date:
         ) from None
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from .scheduler import run_service
+class _StoppedEarly(Exception):
+    """SIGTERM arrived before the scheduler installed its own handlers."""
 
-    path = config_path(args.config)
-    config = load_config(path)
-    # No waiting: a second `run` on the same database is a mistake to report at once.
-    with database_lock(config.settings.database):
-        return run_service(path, tick=args.tick, debounce=args.debounce)
+
+def _stop_early(signum: int, frame: object) -> None:
+    raise _StoppedEarly
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    # Until the scheduler's event loop takes over SIGTERM, a stop request (systemd,
+    # docker stop) must still end in a clean exit 0, not a kill by signal.
+    signal.signal(signal.SIGTERM, _stop_early)
+    try:
+        from .scheduler import run_service
+
+        path = config_path(args.config)
+        config = load_config(path)
+        # No waiting: a second `run` on the same database is a mistake to report at once.
+        with database_lock(config.settings.database):
+            return run_service(path, tick=args.tick, debounce=args.debounce)
+    except _StoppedEarly:
+        log.info("event=stopped message='Stopped before the scheduler had started.'")
+        return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
