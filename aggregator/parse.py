@@ -1,4 +1,4 @@
-"""Bytes -> ParsedFeed: RSS, Atom (via feedparser) and JSON Feed (by hand).
+"""Bytes -> ParsedFeed: RSS, Atom (lxml fast path, else feedparser) and JSON Feed.
 
 Pure: no network, no clock (`now` is an argument), no store.  What comes out is
 normalised (UTC dates, plain-text titles and summaries, absolute links, clean
@@ -30,6 +30,7 @@ import lxml.html
 from lxml import etree
 
 from .errors import ParseError
+from .fastparse import extract
 from .models import ErrorInfo, Media, ParsedEntry, ParsedFeed
 from .sanitize import clean_text, html_to_text
 
@@ -226,16 +227,20 @@ def _parse_xml_feed(
     headers = {"content-location": url, "content-type": content_type or "application/xml"}
     body = _defuse_doctype(body, url)
     body, total = _trim_xml_entries(body, url, max_entries)
-    try:
-        # Always bytes, never a URL or a path: feedparser must not fetch anything.
-        parsed = feedparser.parse(
-            body,
-            sanitize_html=False,
-            resolve_relative_uris=False,
-            response_headers=headers,
-        )
-    except Exception as exc:  # feedparser can fail in many internal ways on hostile input
-        raise _error(url, "parse", f"The feed cannot be read: {_short(exc)}.") from exc
+    # Plain RSS 2.0 and Atom 1.0 are read with lxml alone (fastparse.py), in the
+    # shape feedparser gives; anything it is unsure of goes to feedparser.
+    parsed: Mapping[str, Any] | None = extract(body, url=url, content_type=content_type)
+    if parsed is None:
+        try:
+            # Always bytes, never a URL or a path: feedparser must not fetch anything.
+            parsed = feedparser.parse(
+                body,
+                sanitize_html=False,
+                resolve_relative_uris=False,
+                response_headers=headers,
+            )
+        except Exception as exc:  # feedparser can fail in many internal ways on hostile input
+            raise _error(url, "parse", f"The feed cannot be read: {_short(exc)}.") from exc
 
     feed: Mapping[str, Any] = _dict(parsed.get("feed"))
     version = str(parsed.get("version") or "")
