@@ -34,7 +34,7 @@ DEMO_SOURCES: list[tuple[str, list[str], list[tuple[str, str]], list[str]]] = [
     (
         "Nurse Alex Example",
         ["nurses", "staffing"],
-        [("nurse-mastodon.rss", "mastodon")],
+        [("nurse-mastodon.rss", "mastodon"), ("nurse-bluesky.rss", "bluesky")],
         ["https://www.tiktok.com/@nurse.alex.example"],
     ),
     ("Dr Sam Example GP", ["gps"], [("gp-bluesky.rss", "bluesky")], []),
@@ -46,7 +46,7 @@ DEMO_SOURCES: list[tuple[str, list[str], list[tuple[str, str]], list[str]]] = [
 # The newest post in the sample feeds.  Their dates are moved forward by whole
 # days so that this post lands within the last day: the demo always shows
 # recent days and a digest, and never a post from the future.
-NEWEST_SAMPLE = datetime(2026, 11, 25, 7, 2, 11, tzinfo=UTC)
+NEWEST_SAMPLE = datetime(2026, 11, 25, 7, 3, tzinfo=UTC)
 
 _RFC822 = re.compile(
     r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?\d{1,2} "

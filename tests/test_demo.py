@@ -40,11 +40,11 @@ def test_demo_builds_a_current_site_feeds_and_digest(tmp_path, time_machine, cap
     time_machine.move_to(LATER, tick=True)
     assert main(["demo", "--output", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
-    assert "stored 29 new entries" in out
+    assert "stored 31 new entries" in out
     site = tmp_path / "demo" / "site"
 
     feed = feedparser.parse((site / "feed.atom").read_bytes())
-    assert len(feed.entries) == 29
+    assert len(feed.entries) == 29  # 31 stored, two of them cross-posts shown once
     newest = max(datetime(*e.published_parsed[:6], tzinfo=UTC) for e in feed.entries)
     assert LATER - timedelta(days=1) < newest <= LATER
     assert NEWEST_SAMPLE < newest
@@ -54,6 +54,8 @@ def test_demo_builds_a_current_site_feeds_and_digest(tmp_path, time_machine, cap
     # 07:02 UTC on the 31st is still to come at 06:00 UTC, so the newest post is from the 30th.
     assert days[0] == "Tuesday 30 March 2027"
     assert page.xpath("//a[@href='digest/']")
+    also_on = [e.text_content() for e in page.xpath("//*[contains(text(), 'Also on')]/..")]
+    assert len(also_on) == 2 and all("Bluesky" in text for text in also_on)
 
     digest = site / "digest"
     eml = next(digest.glob("*.eml"))

@@ -45,6 +45,7 @@ def test_every_sample_feed_parses_without_warnings() -> None:
         "health-policy.atom": ("atom10", 5),
         "nurse-mastodon.rss": ("rss20", 6),
         "gp-bluesky.rss": ("rss20", 5),
+        "nurse-bluesky.rss": ("rss20", 2),
         "doctors-union.json": ("json11", 4),
         "youtube-channel.xml": ("atom10", 3),
     }
