@@ -15,7 +15,8 @@ import logging
 import re
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -36,6 +37,17 @@ OFFLINE_KINDS = frozenset({"dns", "connect", "network", "timeout"})
 
 def _load(args: argparse.Namespace) -> Config:
     return load_config(config_path(args.config))
+
+
+@contextmanager
+def _locked_store(config: Config, args: argparse.Namespace) -> Iterator[Store]:
+    """The store, opened under the database lock (waiting up to --wait seconds for
+    another aggregator): every command that writes goes through here."""
+    with (
+        database_lock(config.settings.database, wait=args.wait),
+        Store.open(config.settings.database) as store,
+    ):
+        yield store
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -86,10 +98,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     interactive = sys.stderr.isatty() and not args.quiet
     if interactive and not args.verbose:
         logging.getLogger("aggregator.update").setLevel(logging.ERROR)
-    with (
-        database_lock(config.settings.database, wait=args.wait),
-        Store.open(config.settings.database) as store,
-    ):
+    with _locked_store(config, args) as store:
         results = update(
             config,
             store,
@@ -126,10 +135,7 @@ def cmd_update(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     config = _load(args)
-    with (
-        database_lock(config.settings.database, wait=args.wait),
-        Store.open(config.settings.database) as store,
-    ):
+    with _locked_store(config, args) as store:
         report = render.build(config, store)
     if not args.quiet:
         print(
@@ -220,10 +226,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from .digest import run_digest
 
     config = _load(args)
-    with (
-        database_lock(config.settings.database, wait=args.wait),
-        Store.open(config.settings.database) as store,
-    ):
+    with _locked_store(config, args) as store:
         outcome = run_digest(
             config,
             store,
@@ -289,10 +292,7 @@ def cmd_hide(args: argparse.Namespace) -> int:
     from .moderation import hide
 
     config = _load(args)
-    with (
-        database_lock(config.settings.database, wait=args.wait),
-        Store.open(config.settings.database) as store,
-    ):
+    with _locked_store(config, args) as store:
         done = hide(store, args.entry, reason=args.reason, now=datetime.now(UTC))
     names = {s.slug: s.name for s in config.sources}
     for item in done:
@@ -310,10 +310,7 @@ def cmd_unhide(args: argparse.Namespace) -> int:
     from .moderation import unhide
 
     config = _load(args)
-    with (
-        database_lock(config.settings.database, wait=args.wait),
-        Store.open(config.settings.database) as store,
-    ):
+    with _locked_store(config, args) as store:
         done = unhide(store, args.entry)
     for item in done:
         print(f"Shown again: {item.title!r} (id {item.entry_id})")
