@@ -838,9 +838,13 @@ def _entry(
     """Build a ParsedEntry, deriving a title when the feed gave none."""
     guid = clean_text(guid or "") or None
     derived = False
+    summary: str | None = None
     if not title:
         derived = True
-        text = html_to_text(content or summary_source)
+        source = content or summary_source
+        text = html_to_text(source)
+        if source == summary_source:  # one HTML parse for both (issue 8)
+            summary = clean_text(text, SUMMARY_MAX)
         title = derive_title(text) or _fallback_title(
             media,
             author or feed_name,
@@ -852,7 +856,7 @@ def _entry(
         link=link,
         title=title,
         title_derived=derived,
-        summary=html_to_text(summary_source, SUMMARY_MAX),
+        summary=html_to_text(summary_source, SUMMARY_MAX) if summary is None else summary,
         content=content,
         author=author,
         published=published,

@@ -22,7 +22,14 @@ from hypothesis import strategies as st
 from aggregator.canonical import canonical_url, link_key
 from aggregator.errors import ParseError
 from aggregator.parse import parse_feed
-from aggregator.sanitize import clean_text, excerpt, safe_url, sanitize_entry, sanitize_html
+from aggregator.sanitize import (
+    _checked_url,
+    clean_text,
+    excerpt,
+    safe_url,
+    sanitize_entry,
+    sanitize_html,
+)
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -145,6 +152,34 @@ def test_safe_url_gives_an_http_or_mailto_url_or_none(url, base):
         assert not re.search(r"[\s\"<>`\x00-\x1f\x7f]", result), result
     media = safe_url(url, base, allow_mailto=False)
     assert media is None or media.startswith(("http://", "https://"))
+
+
+# Strings shaped like the URLs the fast path takes, with every ASCII character and
+# a few others in every part, so both sides of each character class get tried.
+_ascii = st.text(
+    st.characters(min_codepoint=0, max_codepoint=0x7F) | st.sampled_from("é\u00a0\u2028")
+)
+plain_looking = st.builds(
+    lambda scheme, host, port, rest: f"{scheme}://{host}{port}{rest}",
+    st.sampled_from(["http", "https", "HTTP", "javascript", "ftp"]),
+    st.from_regex(r"[A-Za-z0-9.-]{1,12}", fullmatch=True) | _ascii,
+    st.sampled_from(["", ":", ":0", ":80", ":8080", ":99999", ":x"]),
+    st.from_regex(r"[/?#][ -~]{0,20}", fullmatch=True) | _ascii,
+)
+
+
+@FAST
+@given(plain_looking, st.one_of(st.none(), urls))
+def test_safe_url_fast_path_returns_what_the_full_check_returns(url, base):
+    assert safe_url(url, base) == _checked_url(url, base, allow_mailto=True)
+    assert safe_url(url, base, allow_mailto=False) == _checked_url(url, base, allow_mailto=False)
+
+
+@FAST
+@given(st.from_regex(r"/[ -~]{0,20}", fullmatch=True) | _ascii, plain_looking)
+def test_safe_url_fast_path_for_relative_links_returns_what_the_full_check_returns(url, base):
+    assert safe_url(url, base) == _checked_url(url, base, allow_mailto=True)
+    assert safe_url(url, base, allow_mailto=False) == _checked_url(url, base, allow_mailto=False)
 
 
 @FAST
