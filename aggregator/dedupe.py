@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from .canonical import TRACKING_PARAMS, canonical_url, link_key
-from .models import ParsedEntry
+from .models import EntryKeys, ParsedEntry
 
 # canonical.py owns link canonicalisation; these names stay importable from here.
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "canonical_url",
     "content_hash",
     "entry_id",
+    "entry_keys",
     "guids_rewritten",
     "identity_key",
     "link_key",
@@ -62,6 +63,16 @@ def content_hash(entry: ParsedEntry) -> str:
         separators=(",", ":"),
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def entry_keys(entry: ParsedEntry) -> EntryKeys:
+    """The content hash and link keys the store compares a sanitised entry by."""
+    link = entry.link
+    return EntryKeys(
+        content_hash=content_hash(entry),
+        link_key=link_key(link) if link else None,
+        canonical_link=canonical_url(link) if link else None,
+    )
 
 
 def identity_key(entry: ParsedEntry, *, by_link: bool = False) -> str:

@@ -325,6 +325,19 @@ class ParsedFeed:
     language: str | None
     entries: tuple[ParsedEntry, ...]
     warnings: tuple[str, ...] = ()
+    # One per entry, worked out where the feed was parsed (a worker process) so the
+    # process that writes the store only compares (issue 8); empty: the store
+    # works them out itself.
+    keys: tuple[EntryKeys, ...] = ()
+
+
+@dataclass(frozen=True)
+class EntryKeys:
+    """How the store recognises a sanitised entry (dedupe.entry_keys)."""
+
+    content_hash: str  # changes when what a reader sees changes
+    link_key: str | None  # canonical.link_key of the link
+    canonical_link: str | None  # canonical.canonical_url of the link
 
 
 # --------------------------------------------------------------------------- store -> render

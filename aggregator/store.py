@@ -26,8 +26,8 @@ from sqlite_utils.migrations import Migrations
 
 from .dedupe import (
     canonical_url,
-    content_hash,
     entry_id,
+    entry_keys,
     guids_rewritten,
     identity_key,
     link_key,
@@ -381,7 +381,12 @@ class Store:
         existing = {row["identity"]: row for row in stored}
         stored_keys = [(row["identity"], _link_key(row["link"])) for row in stored]
         by_link = feed.get("identity_by") == "link"
-        fetched_keys = [(identity_key(e), _link_key(e.link)) for e in parsed.entries]
+        keys = parsed.keys
+        if len(keys) != len(parsed.entries):
+            keys = tuple(entry_keys(e) for e in parsed.entries)
+        fetched_keys = [
+            (identity_key(e), k.link_key) for e, k in zip(parsed.entries, keys, strict=True)
+        ]
         newly_by_link = not by_link and guids_rewritten(fetched_keys, stored_keys)
         if newly_by_link:
             by_link = True
@@ -409,11 +414,11 @@ class Store:
         rows = []
         new = updated = 0
         seen: set[str] = set()
-        for entry, (identity, _) in zip(parsed.entries, fetched_keys, strict=True):
+        for entry, entry_key, (identity, _) in zip(parsed.entries, keys, fetched_keys, strict=True):
             if identity in seen:
                 continue
             seen.add(identity)
-            digest = content_hash(entry)
+            digest = entry_key.content_hash
             old = existing.get(identity) or existing.get(replaced.get(identity, ""))
             if old is not None and old["content_hash"] == digest and old["identity"] == identity:
                 continue
@@ -426,7 +431,7 @@ class Store:
                 "identity": identity,
                 "guid": entry.guid,
                 "link": entry.link,
-                "canonical_link": canonical_url(entry.link) if entry.link else None,
+                "canonical_link": entry_key.canonical_link,
                 "title": entry.title,
                 "title_derived": int(entry.title_derived),
                 "summary": entry.summary,

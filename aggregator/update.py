@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from functools import partial
 from urllib.parse import urlsplit
 
+from .dedupe import entry_keys
 from .errors import FeedError, ParseError
 from .fetch import Fetcher, user_agent
 from .models import (
@@ -61,13 +62,16 @@ def parse_and_sanitize(
 ) -> ParsedFeed:
     """Parse a body and pass every entry through the one sanitising door."""
     parsed = parse_feed(body, url=url, content_type=content_type, now=now, max_entries=max_entries)
+    entries = tuple(sanitize_entry(e, e.link or url) for e in parsed.entries)
     return ParsedFeed(
         format=parsed.format,
         title=parsed.title,
         link=parsed.link,
         language=parsed.language,
-        entries=tuple(sanitize_entry(e, e.link or url) for e in parsed.entries),
+        entries=entries,
         warnings=parsed.warnings,
+        # In the worker, beside the parse: the store process only compares.
+        keys=tuple(entry_keys(e) for e in entries),
     )
 
 

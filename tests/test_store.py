@@ -1,8 +1,10 @@
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from aggregator.dedupe import entry_keys
 from aggregator.errors import StoreError
 from aggregator.models import ErrorInfo, FeedSpec, ParsedEntry, ParsedFeed, Validators
 from aggregator.store import Store
@@ -68,6 +70,30 @@ def test_same_entries_twice_add_no_rows(store):
     counts = save(store, feed(entry(1), entry(2)))
     assert (counts.new, counts.updated) == (0, 0)
     assert store.entry_count() == 2
+
+
+def test_keys_worked_out_in_the_parse_worker_store_what_the_store_would_work_out(tmp_path):
+    # update.parse_and_sanitize fills ParsedFeed.keys in the worker process; a feed
+    # without them (or with a stale count) gets them from the store itself.
+    entries = (
+        entry(1, link="https://www.a.example/post/1/?utm_source=x"),
+        entry(2, link=None),
+        entry(3, tags=("b", "a")),
+    )
+    worked_out = replace(feed(*entries), keys=tuple(entry_keys(e) for e in entries))
+    stale = replace(feed(*entries), keys=worked_out.keys[:1])
+    rows = []
+    for n, parsed in enumerate((feed(*entries), worked_out, stale)):
+        with Store.open(tmp_path / f"{n}.sqlite") as s:
+            s.sync_feeds([FEED])
+            assert save(s, parsed).new == 3
+            rows.append(list(s.db.query("select * from entries order by id")))
+    assert rows[0] == rows[1] == rows[2]
+    assert {r["canonical_link"] for r in rows[0]} == {
+        None,
+        "https://www.a.example/post/1/",
+        "https://a.example/post/3",
+    }
 
 
 def test_changed_entry_is_updated_in_place_keeping_id_and_first_seen(store):
