@@ -52,6 +52,7 @@ from .sanitize import html_to_text
 
 __all__ = [
     "AlsoOn",
+    "Comparisons",
     "Post",
     "also_on",
     "article_keys",
@@ -191,29 +192,40 @@ class _Seen:
 
     @classmethod
     def of(cls, entry: StoredEntry) -> _Seen:
-        # One build merges the same entries for many pages: remember each, by what it uses.
-        return _seen(
+        link = entry.link
+        plain = _plain(entry)
+        if entry.platform in ARTICLE_PLATFORMS:
+            articles = frozenset({link_key(link)} if link else ())
+        else:
+            articles = _linked(entry.content, plain, link)
+        own = {link_key(link)} if link else set()
+        return _Seen(
             entry.published.timestamp(),
-            entry.platform,
-            entry.link,
-            entry.content,
-            entry.summary,
-            entry.title if entry.title_derived else "",
+            normalise(plain[:COMPARED_CHARS]),
+            articles,
+            articles | own,
         )
 
 
-@lru_cache(maxsize=20000)
-def _seen(
-    at: float, platform: str, link: str | None, content: str, summary: str, title: str
-) -> _Seen:
-    body = html_to_text(content) if content else ""
-    plain = body or summary or title
-    if platform in ARTICLE_PLATFORMS:
-        articles = frozenset({link_key(link)} if link else ())
-    else:
-        articles = _linked(content, plain, link)
-    own = {link_key(link)} if link else set()
-    return _Seen(at, normalise(plain[:COMPARED_CHARS]), articles, articles | own)
+class Comparisons:
+    """What comparing needs of each entry, worked out once for all the merges it is in.
+
+    A build merges overlapping sets of the same entries for many pages (front
+    page, days, campaigners, tags, feeds): give every `merge` of one build the
+    same Comparisons.  Keyed by entry id, so it must not outlive the store
+    contents it was filled from.  (An lru_cache keyed by the entry's text did
+    this before, and thrashed once a build had more entries than it held: at
+    100,000 entries each was worked out almost three times, issue 8.)
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, _Seen] = {}
+
+    def of(self, entry: StoredEntry) -> _Seen:
+        seen = self._by_id.get(entry.id)
+        if seen is None:
+            seen = self._by_id[entry.id] = _Seen.of(entry)
+        return seen
 
 
 # --------------------------------------------------------------------------- grouping
@@ -315,6 +327,7 @@ def merge(
     primary: Primary = "blog",
     shared_links: bool = False,
     hidden: Collection[str] = (),
+    comparisons: Comparisons | None = None,
 ) -> list[Post]:
     """Stored entries -> posts to show, newest first (by the primary's publication date).
 
@@ -329,7 +342,8 @@ def merge(
     place.  Another campaigner's share of the same article stays.
     """
     items = list({e.id: e for e in entries}.values())
-    seen = {e.id: _Seen.of(e) for e in items}
+    comparisons = comparisons or Comparisons()
+    seen = {e.id: comparisons.of(e) for e in items}
     groups = _Groups(items, {e.id: e.feed_key for e in items})
     if window > timedelta(0):  # crosspost_window: off shows every version
         for _, _, a, b in _pairs(items, seen, window):

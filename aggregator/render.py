@@ -50,7 +50,7 @@ from markupsafe import Markup
 
 from . import moderation, syndication
 from .canonical import canonical_url
-from .crosspost import AlsoOn, Post, also_on, merge
+from .crosspost import AlsoOn, Comparisons, Post, also_on, merge
 from .errors import OutputError
 from .models import PLATFORM_LABELS, Config, FeedStatus, Source, StoredEntry
 from .resources import resource_dir
@@ -508,6 +508,8 @@ class _Site:
     zone: ZoneInfo = field(init=False)
     files: dict[str, str] = field(default_factory=dict)
     skipped: int = 0  # day pages left alone because their signature matched
+    # Every merge of this build shares what it worked out about each entry.
+    comparisons: Comparisons = field(default_factory=Comparisons)
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.config)
@@ -584,6 +586,7 @@ class _Site:
             primary=settings.crosspost_primary,
             shared_links=shared,
             hidden=hidden,
+            comparisons=self.comparisons,
         )
         posts = [
             p

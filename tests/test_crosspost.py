@@ -275,3 +275,29 @@ def test_hostile_dotted_text_does_not_hang_the_comparison():
         "assert normalise('a.' * 100_000 + '/ end').endswith('end')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_merges_sharing_comparisons_work_out_each_entry_once_and_agree(monkeypatch):
+    # A build merges overlapping sets of the same entries for many pages (issue 8).
+    from aggregator import crosspost
+
+    entries = [
+        entry("m1", text="Twelve-hour shift, three nurses short. #NHS"),
+        entry("b1", platform="bluesky", minutes=2, text="Twelve-hour shift, three nurses short."),
+        entry("m2", minutes=90, text="Rally at the town hall on Saturday"),
+    ]
+    alone = shown(merge(entries, window=timedelta(hours=1)))
+    worked_out = []
+    original = crosspost._Seen.of.__func__
+
+    def counting(cls, e):
+        worked_out.append(e.id)
+        return original(cls, e)
+
+    monkeypatch.setattr(crosspost._Seen, "of", classmethod(counting))
+    comparisons = crosspost.Comparisons()
+    first = merge(entries, window=timedelta(hours=1), comparisons=comparisons)
+    second = merge(entries[:2], window=timedelta(hours=1), comparisons=comparisons)
+    assert shown(first) == alone == [("m2", []), ("m1", ["b1"])]
+    assert shown(second) == [("m1", ["b1"])]
+    assert sorted(worked_out) == ["b1", "m1", "m2"]
