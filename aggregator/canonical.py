@@ -66,7 +66,12 @@ _AMP_PATH = re.compile(r"/amp(/?)$|\.amp(\.html?)$", re.IGNORECASE)
 _BRIDGED = re.compile(r"(?:^|[./@])(?:bsky|ap|fed|web)\.brid\.gy(?:$|[/:])", re.IGNORECASE)
 
 
-@lru_cache(maxsize=32768)  # pure; every build asks again for the same links
+# Pure; every build asks again for the same links, about twice per entry stored:
+# sized for a store of 100,000 entries (a URL and its form: a few hundred bytes).
+_LINKS_CACHED = 131072
+
+
+@lru_cache(maxsize=_LINKS_CACHED)
 def canonical_url(url: str) -> str:
     """The form of a URL we publish and store: same page, one spelling.
 
@@ -141,7 +146,7 @@ def _unwrap(url: str) -> str:
     return url
 
 
-@lru_cache(maxsize=32768)
+@lru_cache(maxsize=_LINKS_CACHED)
 def link_key(url: str) -> str:
     """A key under which two links to the same page compare equal; never published.
 
