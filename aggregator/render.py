@@ -408,13 +408,14 @@ class Renderer:
         return source
 
     def fingerprint(self) -> str:
-        """What, besides entries, a page depends on: templates, config and this code.
+        """What, besides entries, a page depends on: templates, config and the code.
 
-        Part of every day page's signature, so that changing any of them renders
-        the whole archive again.
+        Part of every page signature, so that changing any of them (or upgrading
+        the aggregator) renders every page again.
         """
         digest = hashlib.sha256()
-        digest.update(Path(__file__).read_bytes())
+        for module in sorted(Path(__file__).parent.glob("*.py")):
+            digest.update(module.read_bytes())
         digest.update(repr(self.config.settings).encode())
         digest.update(repr(self.config.sources).encode())
         for name in sorted(self.env.list_templates()):
@@ -507,6 +508,10 @@ class _Site:
     renderer: Renderer = field(init=False)
     zone: ZoneInfo = field(init=False)
     files: dict[str, str] = field(default_factory=dict)
+    # Signatures of the pages the last build made (page key -> signature).
+    previous: dict[str, str] = field(default_factory=dict)
+    signatures: dict[str, str] = field(default_factory=dict)  # this build's
+    kept: set[str] = field(default_factory=set)  # files left as the last build made them
     skipped: int = 0  # day pages left alone because their signature matched
     # Every merge of this build shares what it worked out about each entry.
     comparisons: Comparisons = field(default_factory=Comparisons)
@@ -576,7 +581,7 @@ class _Site:
             sources=slugs,
             since=since - window if since is not None else None,
             until=until + window if until is not None else None,
-            # Each post may stand for a few entries (one per platform).
+            # Each post may stand for a few entries (one per platform); marks() reads the same.
             limit=None if limit is None else limit * 4 + 10,
             exclude_ids=self.excluded - hidden,
         )
@@ -595,6 +600,37 @@ class _Site:
             and (until is None or p.entry.published < until)
         ]
         return posts if limit is None else posts[:limit]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return self.renderer.fingerprint()
+
+    def unchanged(self, key: str, paths: Sequence[str], *inputs: object) -> bool:
+        """Whether the files at `paths` were made by the last build from these very inputs.
+
+        `inputs` must be everything the pages show that the fingerprint (code,
+        templates, config) does not cover: then equal signatures mean equal
+        files, and rendering them again can be skipped (issue 8: one new post
+        then costs the pages it is on, not every page).
+        """
+        signature = hashlib.sha256(repr((self.fingerprint, key, inputs)).encode()).hexdigest()
+        self.signatures[key] = signature
+        output = self.config.settings.output
+        if self.previous.get(key) != signature or not all(
+            (output / path).is_file() for path in paths
+        ):
+            return False
+        self.kept.update(paths)
+        self.skipped += len(paths)
+        return True
+
+    def marks(self, slugs: Sequence[str], *, limit: int) -> list[tuple[object, ...]]:
+        """What `posts(slugs, limit=limit)` reads, in short: equal marks, equal posts."""
+        hidden = self.hidden
+        rows = self.store.entry_marks(
+            sources=slugs, limit=limit * 4 + 10, exclude_ids=self.excluded - hidden
+        )
+        return [(*row, row[0] in hidden) for row in rows]
 
     @cached_property
     def hidden(self) -> frozenset[str]:
@@ -673,14 +709,22 @@ class _Site:
         settings = self.config.settings
         entries = self.posts(self.slugs, limit=settings.feed_length)
         self.feeds("", settings.title, "", entries)
-        for source in self.config.sources:
-            mine = self.posts([source.slug], limit=settings.feed_length)
-            folder = f"sources/{source.slug}/"
-            self.feeds(folder, f"{source.name} · {settings.title}", folder, mine)
-        for slug, (label, members) in self.tags.items():
-            tagged = self.posts([s.slug for s in members], limit=settings.feed_length)
-            folder = f"tags/{slug}/"
-            self.feeds(folder, f"{label} · {settings.title}", folder, tagged)
+        sets = [
+            (f"sources/{source.slug}/", f"{source.name} · {settings.title}", [source.slug])
+            for source in self.config.sources
+        ] + [
+            (f"tags/{slug}/", f"{label} · {settings.title}", [s.slug for s in members])
+            for slug, (label, members) in self.tags.items()
+        ]
+        for folder, title, slugs in sets:
+            marks = self.marks(slugs, limit=settings.feed_length)
+            paths = [folder + name for _, name, _, _ in FEED_FORMATS]
+            # With no posts, a feed's date is the newest change anywhere.
+            newest = None if marks else self.newest
+            if self.unchanged("feeds " + folder, paths, title, marks, newest):
+                continue
+            posts = self.posts(slugs, limit=settings.feed_length)
+            self.feeds(folder, title, folder, posts)
         self.files["sources.opml"] = syndication.opml(
             f"{settings.title}: every campaigner's own feeds",
             self.opml_groups(),
@@ -804,11 +848,12 @@ class _Site:
         listing = []
         for slug, (label, members) in sorted(self.tags.items(), key=lambda t: t[1][0].casefold()):
             folder = f"tags/{slug}/"
-            entries = self.posts(
-                [s.slug for s in members],
-                limit=TAG_PAGE_ENTRIES,
-                shared=settings.page.shared_links,
-            )
+            listing.append({"label": label, "slug": slug, "members": members})
+            slugs = [s.slug for s in members]
+            marks = self.marks(slugs, limit=TAG_PAGE_ENTRIES)
+            if self.unchanged("page " + folder, [folder + "index.html"], label, members, marks):
+                continue
+            entries = self.posts(slugs, limit=TAG_PAGE_ENTRIES, shared=settings.page.shared_links)
             groups = group_by_day(self.views(entries), per_source=settings.page.per_source_per_day)
             self.page(
                 folder + "index.html",
@@ -820,15 +865,14 @@ class _Site:
                 own_feeds=self.renderer.feed_links(folder, label),
                 nav="tags",
             )
-            listing.append({"label": label, "slug": slug, "members": members})
         self.page("tags/index.html", "tags.html", tags=listing, nav="tags")
 
     def archive(self) -> None:
         """One page per local day with posts, uncapped, and an index of them by month.
 
-        A day page is rendered only when its signature (its entries' ids and
-        update times, its neighbours, the fingerprint of templates, config and
-        code) differs from the one it was last written with: an archive of
+        A day page is rendered only when its signature (its entries' ids, update
+        times and content hashes, its neighbours, the fingerprint of templates,
+        config and code) differs from the one it was last written with: an archive of
         years costs one light query, not years of rendering.
         """
         # day -> (published, source, "id updated") of each entry published that day
@@ -836,7 +880,8 @@ class _Site:
         if self.slugs:
             marks = ",".join("?" * len(self.slugs))
             rows = self.store.db.query(
-                f"select id, source, published, updated from entries where source in ({marks})"
+                "select id, source, published, updated, content_hash from entries"
+                f" where source in ({marks})"
                 " order by published desc, id",
                 self.slugs,
             )
@@ -847,10 +892,14 @@ class _Site:
                 assert published is not None  # NOT NULL column
                 day = published.astimezone(self.zone).date()
                 days.setdefault(day, []).append(
-                    (published, row["source"], f"{row['id']} {row['updated']}")
+                    (
+                        published,
+                        row["source"],
+                        f"{row['id']} {row['updated']} {row['content_hash']}",
+                    )
                 )
         ordered = sorted(days, reverse=True)
-        fingerprint = self.renderer.fingerprint()
+        fingerprint = self.fingerprint
         settings = self.config.settings
         window = timedelta(seconds=settings.crosspost_window)
         output = self.config.settings.output
@@ -969,7 +1018,8 @@ def build(config: Config, store: Store, *, now: datetime | None = None) -> Build
     if last is not None and last.get("state") == state:
         # Nothing a build reads has changed since the last one (issue 8).
         return BuildReport((), int(last["files"]), int(last["entries"]))
-    site = _Site(config, store, now)
+    previous = last.get("signatures") if last is not None else None
+    site = _Site(config, store, now, previous=previous if isinstance(previous, dict) else {})
     count = site.build_feeds()
     site.front_page()
     site.source_pages()
@@ -989,7 +1039,8 @@ def build(config: Config, store: Store, *, now: datetime | None = None) -> Build
         "state": state,
         "files": len(written) + unchanged,
         "entries": count,
-        "paths": sorted(site.files),
+        "paths": sorted({*site.files, *site.kept}),
+        "signatures": site.signatures,
     }
     write_atomic(state_file, json.dumps(record))
     return BuildReport(tuple(written), unchanged, count)

@@ -82,6 +82,58 @@ def test_a_new_post_rewrites_only_what_shows_it(site):
     assert "archive/2026/11/25/index.html" in written
 
 
+def _files(root: Path) -> dict[str, bytes]:
+    """Every file under `root`; day pages without their signature (it covers the output path)."""
+    return {
+        p.relative_to(root).as_posix(): re.sub(rb"<!-- signature:\w+ -->", b"", p.read_bytes())
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_pages_left_alone_by_an_incremental_build_match_a_full_build(site, monkeypatch):
+    # Issue 8: feeds and topic pages whose posts did not change are not rendered
+    # again.  Whatever the change (a new post, an edit that keeps the date, a
+    # hidden post), the folder must equal a fresh build of the same store.
+    from aggregator import moderation, render
+
+    config, store, _ = site
+    rendered: list[str] = []
+    feeds = render._Site.feeds
+
+    def spy(self, folder, *args):
+        rendered.append(folder)
+        return feeds(self, folder, *args)
+
+    monkeypatch.setattr(render._Site, "feeds", spy)
+    save(store, FAIRPAY, [post("https://fairpay.example/news/new", NOW, title="New post")])
+    build(config, store, now=NOW)
+    # A campaigner with no posts: their empty feed is dated by the newest post anywhere.
+    empty = "sources/links-only/"
+    assert {"", "sources/fairpay/", "tags/pay/", "tags/staffing/", empty} == set(rendered)
+
+    [sian] = [e for e in store.entries(sources=["sian"], limit=1)]
+    store.db.execute(
+        "update entries set content = ?, content_hash = ? where id = ?",
+        ["<p>Corrected, same date</p>", "edited", sian.id],
+    )
+    moderation.hide(store, "https://fairpay.example/news/new", reason=None, now=NOW)
+    rendered.clear()
+    build(config, store, now=NOW)
+    assert "sources/sam/" not in rendered and "sources/sian/" in rendered
+
+    fresh = replace(
+        config, settings=replace(config.settings, output=config.settings.output.parent / "fresh")
+    )
+    build(fresh, store, now=NOW)
+    incremental, full = _files(config.settings.output), _files(fresh.settings.output)
+    assert incremental.keys() == full.keys()
+    differ = [name for name in full if incremental[name] != full[name]]
+    assert differ == []
+    assert b"Corrected, same date" in incremental["sources/sian/feed.atom"]
+    assert b"New post" not in incremental["sources/fairpay/feed.atom"]
+
+
 def test_entry_ids_are_stable_across_builds_and_stores(tmp_path):
     ids = []
     for run in ("one", "two"):
