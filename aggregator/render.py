@@ -799,28 +799,30 @@ class _Site:
         pages = self.site_links()
         directory = []
         for source in self.config.sources:
-            latest = self.posts([source.slug], limit=SOURCE_PAGE_ENTRIES)
-            views = self.views(latest)
             places = self.places(source, status_by_source.get(source.slug, []), pages)
             folder = f"sources/{source.slug}/"
+            directory.append(
+                {
+                    "source": source,
+                    "places": places,
+                    "tags": [(t, tag_slug(t)) for t in source.tags],
+                    "latest": self.views(self.posts([source.slug], limit=DIRECTORY_ENTRIES)),
+                }
+            )
+            marks = self.marks([source.slug], limit=SOURCE_PAGE_ENTRIES)
+            if self.unchanged("page " + folder, [folder + "index.html"], places, marks):
+                continue
+            latest = self.posts([source.slug], limit=SOURCE_PAGE_ENTRIES)
             self.page(
                 folder + "index.html",
                 "source.html",
                 source=source,
                 places=places,
                 tags=[(t, tag_slug(t)) for t in source.tags],
-                groups=group_by_day(views),
+                groups=group_by_day(self.views(latest)),
                 alternates=self.feed_links(folder, source.name),
                 own_feeds=self.renderer.feed_links(folder, source.name),
                 nav="sources",
-            )
-            directory.append(
-                {
-                    "source": source,
-                    "places": places,
-                    "tags": [(t, tag_slug(t)) for t in source.tags],
-                    "latest": views[:DIRECTORY_ENTRIES],
-                }
             )
         self.page("sources/index.html", "sources.html", sources=directory, nav="sources")
 

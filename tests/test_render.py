@@ -105,12 +105,22 @@ def test_pages_left_alone_by_an_incremental_build_match_a_full_build(site, monke
         rendered.append(folder)
         return feeds(self, folder, *args)
 
+    pages: list[str] = []
+    page_of = render._Site.page
+
+    def page_spy(self, path, *args, **kwargs):
+        pages.append(path)
+        return page_of(self, path, *args, **kwargs)
+
     monkeypatch.setattr(render._Site, "feeds", spy)
+    monkeypatch.setattr(render._Site, "page", page_spy)
     save(store, FAIRPAY, [post("https://fairpay.example/news/new", NOW, title="New post")])
     build(config, store, now=NOW)
     # A campaigner with no posts: their empty feed is dated by the newest post anywhere.
     empty = "sources/links-only/"
     assert {"", "sources/fairpay/", "tags/pay/", "tags/staffing/", empty} == set(rendered)
+    assert "sources/fairpay/index.html" in pages and "tags/pay/index.html" in pages
+    assert "sources/sam/index.html" not in pages and "tags/gps/index.html" not in pages
 
     [sian] = [e for e in store.entries(sources=["sian"], limit=1)]
     store.db.execute(
