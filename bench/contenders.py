@@ -455,6 +455,38 @@ def make_store(urls: list[str], workdir: Path, total: int) -> dict[str, Any]:
     }
 
 
+def add_post(urls: list[str], workdir: Path) -> dict[str, Any]:
+    """One new post from the first campaigner, stored as an update stores it.
+
+    What a scheduler cycle usually brings: the build after it should cost the
+    pages that show the post, not a full build (issue 8).
+    """
+    from aggregator.models import ParsedEntry, ParsedFeed, Validators
+    from aggregator.store import Store
+
+    config = make_config(urls, workdir)
+    spec = config.feeds()[0]
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = time.perf_counter()
+    with Store.open(config.settings.database) as store:
+        number = store.entry_count()
+        post = ParsedEntry(
+            guid=f"{spec.key}#new-{number}",
+            link=f"https://site0.farm.example/post/new-{number}",
+            title=f"A new post, number {number}",
+            title_derived=False,
+            summary="Just published.",
+            content="<p>Just published.</p>",
+            published=now,
+            updated=now,
+        )
+        parsed = ParsedFeed("rss20", "Feed 0", None, "en", (post,))
+        counts = store.save_fetched(
+            spec.key, parsed, validators=Validators(), body_hash="new", now=now, next_poll=now
+        )
+    return {"wall": time.perf_counter() - start, "entries_new": counts.new}
+
+
 def run_build(urls: list[str], workdir: Path, output: Path) -> dict[str, Any]:
     from aggregator.render import build
     from aggregator.store import Store
@@ -500,6 +532,7 @@ def main(argv: list[str] | None = None) -> None:
             "fetch",
             "fetch-parse",
             "make-store",
+            "add-post",
             "build",
             "digest",
             "cycles",
@@ -528,6 +561,8 @@ def main(argv: list[str] | None = None) -> None:
         result = run_cycles(urls, args.workdir, args.cycles)
     elif args.name == "make-store":
         result = make_store(urls, args.workdir, args.entries_total)
+    elif args.name == "add-post":
+        result = add_post(urls, args.workdir)
     elif args.name == "build":
         result = run_build(urls, args.workdir, output)
     else:

@@ -10,7 +10,8 @@ process of its own (bench/contenders.py) against the same feeds, in this order:
              warm without validators (the farm ignores conditional GET), warm
              again on httpx's own transport; cold with parsing in one thread
     reader   lemon24/reader (if installed: pip install -e '.[bench]'), cold and warm
-    build    render.build on a store of --store-entries entries, full then unchanged
+    build    render.build on a store of --store-entries entries: full, unchanged, then
+             after one new post
     digest   run_digest on that store, then again
 
 and prints wall time, feeds/s, entries/s, peak RSS, the farm's own request rate
@@ -223,6 +224,7 @@ def ratios(bench: Bench) -> list[tuple[str, float, str]]:
         "",
     )
     ratio("build unchanged / build full", "build unchanged", "build full", "< 0.10")
+    ratio("build one new post / build full", "build one new post", "build full", "")
     return out
 
 
@@ -382,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
             if "build" not in skip:
                 bench.run("build full", "build", store_dir, "--output", output, farm=False)
                 bench.run("build unchanged", "build", store_dir, "--output", output, farm=False)
+                contender("add-post", urls, work / store_dir, timeout=args.timeout)
+                bench.run("build one new post", "build", store_dir, "--output", output, farm=False)
             if "digest" not in skip:
                 bench.run("digest", "digest", store_dir, "--output", output, farm=False)
                 bench.run("digest again", "digest", store_dir, "--output", output, farm=False)

@@ -181,6 +181,8 @@ def test_benchmark_runs_end_to_end_on_a_tiny_farm(tmp_path):
     assert rows["fetch httpx warm"]["not_modified"] == 5
     assert rows["fetch+feedparser cold"]["entries_new"] == 15
     assert rows["build unchanged"]["written"] == 0
+    # One new post rewrites the pages that show it, not the whole site.
+    assert 0 < rows["build one new post"]["written"] < rows["build full"]["written"]
     assert rows["digest"]["status"] in ("written", "empty")
     if "reader cold" in rows:  # lemon24/reader is optional: pip install -e '.[bench]'
         assert rows["reader cold"]["entries_stored"] == 15
