@@ -34,9 +34,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
+from http.cookiejar import CookieJar
 from importlib import metadata
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
@@ -93,6 +94,42 @@ def user_agent(contact: str, base_url: str) -> str:
     return f"{PACKAGE}/{version} ({details})" if details else f"{PACKAGE}/{version}"
 
 
+class _Cookies(httpx.Cookies):
+    """httpx's cookie jar, which skips responses that set no cookie.
+
+    httpx hands every response to the standard library's cookie jar, which
+    copies all its headers into an email message before looking for
+    Set-Cookie: about a tenth of the CPU of a 304 (issue 8).
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+class _Client(httpx.AsyncClient):
+    """httpx's client with `_Cookies` for its cookie jar.
+
+    Cookies a server sets are still kept and sent back, across a feed's
+    redirects and to the same site later in the run, exactly as httpx does.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._jar = _Cookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._jar
+
+    @cookies.setter
+    def cookies(
+        self, cookies: httpx.Cookies | CookieJar | dict[str, str] | list[tuple[str, str]]
+    ) -> None:
+        self._jar = _Cookies(cookies)
+
+
 @dataclass(frozen=True)
 class _Redirect:
     status: int
@@ -124,7 +161,7 @@ class Fetcher:
         self.block_private = block_private
         self.block_private_redirects = block_private_redirects
         concurrency = max(1, limits.concurrency)
-        self._client = httpx.AsyncClient(
+        self._client = _Client(
             headers={
                 "User-Agent": user_agent,
                 "Accept": ACCEPT,

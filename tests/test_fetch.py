@@ -198,6 +198,18 @@ def test_chain_of_permanent_redirects_reports_the_new_address(feed_server):
     assert [r.path for r in feed_server.requests] == ["/old", "/older", "/new"]
 
 
+def test_a_cookie_set_by_a_redirect_is_sent_on_the_next_hop(feed_server):
+    # Some sites set a session cookie on their redirect and want it back.
+    feed_server.add(
+        "/feed", redirect_to="/checked", redirect_status=302, headers={"Set-Cookie": "s=1; Path=/"}
+    )
+    feed_server.add("/checked", RSS)
+    assert isinstance(fetch(feed_server.url("/feed")), Fetched)
+    first, second = feed_server.requests
+    assert "cookie" not in first.headers
+    assert second.headers["cookie"] == "s=1"
+
+
 def test_one_temporary_hop_means_no_permanent_redirect(feed_server):
     feed_server.add("/old", redirect_to="/moved", redirect_status=301)
     feed_server.add("/moved", redirect_to="/new", redirect_status=302)
