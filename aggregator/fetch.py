@@ -182,6 +182,9 @@ class Fetcher:
             # aiohttp under httpx, chosen by measurement (transport.py, issue 8).
             transport=transport if transport is not None else http_transport(concurrency),
         )
+        # What build_request would add to every request, worked out once (issue 8).
+        self._headers = self._client.headers.multi_items()
+        self._timeout = self._client.timeout.as_dict()
         self._slots = asyncio.Semaphore(concurrency)
         per_host = max(1, limits.per_host)
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
@@ -304,11 +307,31 @@ class Fetcher:
         try:
             if guard:
                 await _refuse_private(request.url, url)
-            headers = _conditional_headers(request.validators)
-            async with self._client.stream("GET", url, headers=headers) as response:
+            response = await self._client.send(self._request(url, request.validators), stream=True)
+            try:
                 return await self._read(request, url, response)
+            finally:
+                await response.aclose()
         except (httpx.HTTPError, OSError) as exc:
             raise FetchError(request.url, _network_error(exc, url, self.limits)) from exc
+
+    def _request(self, url: httpx.URL, validators: Validators) -> httpx.Request:
+        """A conditional GET: what `client.build_request` makes, made cheaply.
+
+        build_request merges the client's headers, cookies and settings into
+        every request, a fifth of the CPU of a 304 (issue 8).  While no server
+        has set a cookie, the merged headers and timeouts are the same every
+        time; once one has, build_request adds the cookies as before.
+        """
+        conditional = _conditional_headers(validators)
+        if self._client.cookies:
+            return self._client.build_request("GET", url, headers=conditional)
+        return httpx.Request(
+            "GET",
+            url,
+            headers=[*self._headers, *conditional.items()],
+            extensions={"timeout": self._timeout},
+        )
 
     async def _read(
         self, request: FetchRequest, url: httpx.URL, response: httpx.Response
