@@ -208,20 +208,26 @@ class Updater:
         ) as fetcher:
             discovery = guarded.get if self.options.block_private_discovered else lambda: fetcher
             # Feeds are fetched and parsed several at once, so both cores work
-            # (issue 8), but at most `gate` fetched bodies are held at any time:
-            # memory stays flat however many feeds there are.
-            gate = asyncio.Semaphore(max(2 * limits.concurrency, 4 * self._parser.workers))
+            # (issue 8), by `lanes` tasks taking the next feed in turn: at most
+            # that many fetched bodies are held at any time, so memory stays
+            # flat however many feeds there are, and a run costs a few tasks,
+            # not one per feed.
+            lanes = max(2 * limits.concurrency, 4 * self._parser.workers)
+            queue = iter(requests)
 
-            async def one(request: FetchRequest) -> None:
-                async with gate:
+            async def lane() -> None:
+                for request in queue:
                     fetched = await fetcher.fetch(request)
                     result = await self._process(fetched, discovery)
-                results.append(result)
-                self._report(result)
-                if self.on_result:
-                    self.on_result(result, len(results), len(requests))
+                    results.append(result)
+                    self._report(result)
+                    if self.on_result:
+                        self.on_result(result, len(results), len(requests))
 
-            tasks = [asyncio.create_task(one(r), name=f"update {r.key}") for r in requests]
+            tasks = [
+                asyncio.create_task(lane(), name=f"update lane {n}")
+                for n in range(min(lanes, len(requests)))
+            ]
             try:
                 for done in asyncio.as_completed(tasks):
                     await done  # a bug in one feed propagates as it is, and stops the rest
