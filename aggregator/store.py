@@ -1,4 +1,4 @@
-"""SQLite storage via sqlite-utils: schema, migrations, one transaction per feed.
+"""SQLite storage via sqlite-utils: schema, migrations, one transaction per write.
 
 What lives here: the schema (as named migrations, applied in order), the
 writes that record one feed's fetch, and the reads the renderers need.  What
@@ -488,22 +488,25 @@ class Store:
         the row) per feed was most of what a 304 cost (issue 8).  The count of
         quiet polls goes up in SQL, so nothing is read first.
         """
-        changes = {
-            poll.key: {
-                "etag": poll.validators.etag,
-                "last_modified": poll.validators.last_modified,
-                **self._success_fields(poll.now, poll.next_poll),
-            }
+        changes = [
+            (
+                poll.key,
+                {
+                    "etag": poll.validators.etag,
+                    "last_modified": poll.validators.last_modified,
+                    **self._success_fields(poll.now, poll.next_poll),
+                },
+            )
             for poll in polls
-        }
+        ]
         if not changes:
             return
-        columns = ", ".join(f"[{name}] = ?" for name in next(iter(changes.values())))
+        columns = ", ".join(f"[{name}] = ?" for name in changes[0][1])
         with self._transaction():
             self.db.conn.executemany(
                 f"update feeds set {columns},"
                 " unchanged_polls = coalesce(unchanged_polls, 0) + 1 where key = ?",
-                [[*values.values(), key] for key, values in changes.items()],
+                [[*values.values(), key] for key, values in changes],
             )
 
     @staticmethod
