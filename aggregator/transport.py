@@ -84,7 +84,8 @@ class FeedTransport(httpx.AsyncBaseTransport):
     What httpx-aiohttp's transport does, minus what costs CPU on every request
     of a run of 304s (issue 8): aiohttp's `trust_env` looks up the proxy (and
     reads ~/.netrc) in a thread for every request, so the proxy settings are
-    read from the environment once, when the session opens, instead.
+    read from the environment once, when the session opens, instead.  Logins
+    in ~/.netrc are not sent to feed servers, as with httpx's own transport.
     """
 
     def __init__(self, connections: int, tls: ssl.SSLContext, keepalive: float | None) -> None:
