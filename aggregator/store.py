@@ -260,7 +260,14 @@ class Store:
 
     def sync_feeds(self, feeds: Iterable[FeedSpec]) -> None:
         """Make sure every configured feed has a row; keep what we learnt about existing ones."""
-        existing = {row["key"]: row for row in self.db.table("feeds").rows}
+        # Plain SQL, here and in `requests`: sqlite-utils' Table.rows builds a
+        # dict of every column of every row, each run (issue 8).
+        existing = {
+            key: (source, platform, kind)
+            for key, source, platform, kind in self.db.execute(
+                "select key, source, platform, kind from feeds"
+            )
+        }
         rows = []
         for spec in feeds:
             row = existing.get(spec.key)
@@ -275,11 +282,7 @@ class Store:
                         "error_count": 0,
                     }
                 )
-            elif (row["source"], row["platform"], row["kind"]) != (
-                spec.source,
-                spec.platform,
-                spec.kind,
-            ):
+            elif row != (spec.source, spec.platform, spec.kind):
                 rows.append(
                     {
                         "key": spec.key,
@@ -302,22 +305,20 @@ class Store:
         then at once, due or not.
         """
         out = []
-        for row in self.db.table("feeds").rows:
-            if row["key"] not in keys:
+        rows = self.db.execute(
+            "select key, url, etag, last_modified, last_error_kind, failing_since, next_poll"
+            " from feeds order by rowid"
+        )
+        for key, url, etag, last_modified, error_kind, failing_since, polled_next in rows:
+            if key not in keys:
                 continue
-            gone = row["last_error_kind"] == "gone" and bool(row["failing_since"])
+            gone = error_kind == "gone" and bool(failing_since)
             if gone and not include_gone:
                 continue
-            next_poll = from_iso(row["next_poll"])
+            next_poll = from_iso(polled_next)
             if due_only and not gone and next_poll is not None and next_poll > now:
                 continue
-            out.append(
-                FetchRequest(
-                    key=row["key"],
-                    url=row["url"],
-                    validators=Validators(row["etag"], row["last_modified"]),
-                )
-            )
+            out.append(FetchRequest(key=key, url=url, validators=Validators(etag, last_modified)))
         return out
 
     def feed_row(self, key: str) -> dict[str, Any]:
