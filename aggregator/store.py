@@ -1,4 +1,4 @@
-"""SQLite storage via sqlite-utils: schema, migrations, one transaction per feed.
+"""SQLite storage via sqlite-utils: schema, migrations, one transaction per write.
 
 What lives here: the schema (as named migrations, applied in order), the
 writes that record one feed's fetch, and the reads the renderers need.  What
@@ -186,6 +186,24 @@ class SaveCounts:
     updated: int
 
 
+@dataclass(frozen=True)
+class PollState:
+    """What deciding a feed's next poll needs from its row (see `Store.poll_states`)."""
+
+    unchanged_polls: int
+    body_hash: str | None
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A 304, or a body identical to the last one: the feed's new state, to be saved."""
+
+    key: str
+    validators: Validators
+    now: datetime
+    next_poll: datetime
+
+
 class Store:
     """The aggregator's database.  Open with `Store.open(path)`; use as a context manager."""
 
@@ -242,7 +260,14 @@ class Store:
 
     def sync_feeds(self, feeds: Iterable[FeedSpec]) -> None:
         """Make sure every configured feed has a row; keep what we learnt about existing ones."""
-        existing = {row["key"]: row for row in self.db.table("feeds").rows}
+        # Plain SQL, here and in `requests`: sqlite-utils' Table.rows builds a
+        # dict of every column of every row, each run (issue 8).
+        existing = {
+            key: (source, platform, kind)
+            for key, source, platform, kind in self.db.execute(
+                "select key, source, platform, kind from feeds"
+            )
+        }
         rows = []
         for spec in feeds:
             row = existing.get(spec.key)
@@ -257,11 +282,7 @@ class Store:
                         "error_count": 0,
                     }
                 )
-            elif (row["source"], row["platform"], row["kind"]) != (
-                spec.source,
-                spec.platform,
-                spec.kind,
-            ):
+            elif row != (spec.source, spec.platform, spec.kind):
                 rows.append(
                     {
                         "key": spec.key,
@@ -284,22 +305,20 @@ class Store:
         then at once, due or not.
         """
         out = []
-        for row in self.db.table("feeds").rows:
-            if row["key"] not in keys:
+        rows = self.db.execute(
+            "select key, url, etag, last_modified, last_error_kind, failing_since, next_poll"
+            " from feeds order by rowid"
+        )
+        for key, url, etag, last_modified, error_kind, failing_since, polled_next in rows:
+            if key not in keys:
                 continue
-            gone = row["last_error_kind"] == "gone" and bool(row["failing_since"])
+            gone = error_kind == "gone" and bool(failing_since)
             if gone and not include_gone:
                 continue
-            next_poll = from_iso(row["next_poll"])
+            next_poll = from_iso(polled_next)
             if due_only and not gone and next_poll is not None and next_poll > now:
                 continue
-            out.append(
-                FetchRequest(
-                    key=row["key"],
-                    url=row["url"],
-                    validators=Validators(row["etag"], row["last_modified"]),
-                )
-            )
+            out.append(FetchRequest(key=key, url=url, validators=Validators(etag, last_modified)))
         return out
 
     def feed_row(self, key: str) -> dict[str, Any]:
@@ -468,25 +487,32 @@ class Store:
             )
         return SaveCounts(new, updated)
 
-    def save_unchanged(
-        self,
-        key: str,
-        *,
-        validators: Validators,
-        now: datetime,
-        next_poll: datetime,
-    ) -> None:
-        """A 304, or a body identical to the last one: only the feed's state changes."""
-        unchanged = int(self.feed_row(key)["unchanged_polls"] or 0) + 1
-        with self._transaction():
-            self._update_feed(
-                key,
+    def save_unchanged(self, polls: Iterable[Unchanged]) -> None:
+        """Feeds that brought nothing new: only their state changes, all in one transaction.
+
+        A run of 304s is most of an update, and one transaction (and a read of
+        the row) per feed was most of what a 304 cost (issue 8).  The count of
+        quiet polls goes up in SQL, so nothing is read first.
+        """
+        changes = [
+            (
+                poll.key,
                 {
-                    "etag": validators.etag,
-                    "last_modified": validators.last_modified,
-                    "unchanged_polls": unchanged,
-                    **self._success_fields(now, next_poll),
+                    "etag": poll.validators.etag,
+                    "last_modified": poll.validators.last_modified,
+                    **self._success_fields(poll.now, poll.next_poll),
                 },
+            )
+            for poll in polls
+        ]
+        if not changes:
+            return
+        columns = ", ".join(f"[{name}] = ?" for name in changes[0][1])
+        with self._transaction():
+            self.db.conn.executemany(
+                f"update feeds set {columns},"
+                " unchanged_polls = coalesce(unchanged_polls, 0) + 1 where key = ?",
+                [[*values.values(), key] for key, values in changes],
             )
 
     @staticmethod
@@ -519,15 +545,21 @@ class Store:
                 },
             )
 
+    def poll_states(self) -> dict[str, PollState]:
+        """Every feed's count of quiet polls and last body hash, in one query.
+
+        An update reads them once, before fetching, instead of once per feed:
+        nothing else writes a feed's row while its update runs (lock.py).
+        """
+        return {
+            key: PollState(int(unchanged or 0), body_hash or None)
+            for key, unchanged, body_hash in self.db.execute(
+                "select key, unchanged_polls, body_hash from feeds"
+            )
+        }
+
     def error_count(self, key: str) -> int:
         return int(self.feed_row(key)["error_count"] or 0)
-
-    def unchanged_polls(self, key: str) -> int:
-        return int(self.feed_row(key)["unchanged_polls"] or 0)
-
-    def body_hash(self, key: str) -> str | None:
-        value = self.feed_row(key)["body_hash"]
-        return str(value) if value else None
 
     def feed_statuses(self, keys: Collection[str] | None = None) -> list[FeedStatus]:
         counts = {

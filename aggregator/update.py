@@ -4,9 +4,11 @@
 
 Fetching is concurrent, and parsing runs in worker processes (`_ParserPool`,
 issue 8); the store is written from this thread only, one transaction per
-feed.  Each feed ends with exactly one UpdateResult and one log line; a feed's
-failure is recorded on that feed and never stops the others.  Anything that
-is not a FeedError is a bug and propagates.
+feed that brought entries or failed, and one per `Updater.BATCH` feeds that
+brought nothing new (304s, unchanged bodies: most of a run).  Each feed ends
+with exactly one UpdateResult and one log line; a feed's failure is recorded
+on that feed and never stops the others.  Anything that is not a FeedError is
+a bug and propagates, after what the feeds before it brought is saved.
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ from .models import (
     NotModified,
     ParsedFeed,
     UpdateResult,
+    Validators,
 )
 from .parse import discover_feed_links, parse_feed
 from .sanitize import sanitize_entry
 from .schedule import next_poll_time
-from .store import Store
+from .store import PollState, Store, Unchanged
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +127,33 @@ class _ParserPool:
             self._pool = None
 
 
+class _OnDemand:
+    """A Fetcher opened on first use, for feed discovery, which most runs never need.
+
+    Opening one costs an HTTP client; a run of 304s discovers nothing (issue 8).
+    """
+
+    def __init__(self, open_fetcher: Callable[[], Fetcher]) -> None:
+        self._open = open_fetcher
+        self._fetcher: Fetcher | None = None
+
+    def get(self) -> Fetcher:
+        if self._fetcher is None:
+            self._fetcher = self._open()
+        return self._fetcher
+
+    async def aclose(self) -> None:
+        if self._fetcher is not None:
+            await self._fetcher.aclose()
+            self._fetcher = None
+
+
 class Updater:
     """Runs one update over a config and a store.  Holds no state between runs."""
+
+    # Feeds that brought nothing new, saved together in one transaction: a kill
+    # -9 loses at most this many, and those are simply polled again next time.
+    BATCH = 64
 
     def __init__(
         self,
@@ -150,6 +178,8 @@ class Updater:
         settings = config.settings
         self.user_agent = user_agent(settings.user_agent, settings.base_url)
         self._parser = _ParserPool(options.parse_workers)
+        self._states: dict[str, PollState] = {}
+        self._unchanged: list[Unchanged] = []
 
     def selected_keys(self) -> set[str]:
         only = self.options.only
@@ -173,30 +203,35 @@ class Updater:
             # clients (TLS contexts included) for nothing costs a few hundred ms.
             return results
         limits = self.config.settings.fetch
-        async with (
-            Fetcher(
-                limits,
-                self.user_agent,
-                block_private_redirects=self.options.block_private_discovered,
-            ) as fetcher,
-            Fetcher(limits, self.user_agent, block_private=True) as guarded,
-        ):
-            discovery_fetcher = guarded if self.options.block_private_discovered else fetcher
+        self._states = self.store.poll_states()
+        guarded = _OnDemand(lambda: Fetcher(limits, self.user_agent, block_private=True))
+        async with Fetcher(
+            limits,
+            self.user_agent,
+            block_private_redirects=self.options.block_private_discovered,
+        ) as fetcher:
+            discovery = guarded.get if self.options.block_private_discovered else lambda: fetcher
             # Feeds are fetched and parsed several at once, so both cores work
-            # (issue 8), but at most `gate` fetched bodies are held at any time:
-            # memory stays flat however many feeds there are.
-            gate = asyncio.Semaphore(max(2 * limits.concurrency, 4 * self._parser.workers))
+            # (issue 8), by `lanes` tasks taking the next feed in turn: at most
+            # that many fetched bodies are held at any time, so memory stays
+            # flat however many feeds there are, and a run costs a few tasks,
+            # not one per feed.
+            lanes = max(2 * limits.concurrency, 4 * self._parser.workers)
+            queue = iter(requests)
 
-            async def one(request: FetchRequest) -> None:
-                async with gate:
+            async def lane() -> None:
+                for request in queue:
                     fetched = await fetcher.fetch(request)
-                    result = await self._process(fetched, discovery_fetcher)
-                results.append(result)
-                self._report(result)
-                if self.on_result:
-                    self.on_result(result, len(results), len(requests))
+                    result = await self._process(fetched, discovery)
+                    results.append(result)
+                    self._report(result)
+                    if self.on_result:
+                        self.on_result(result, len(results), len(requests))
 
-            tasks = [asyncio.create_task(one(r), name=f"update {r.key}") for r in requests]
+            tasks = [
+                asyncio.create_task(lane(), name=f"update lane {n}")
+                for n in range(min(lanes, len(requests)))
+            ]
             try:
                 for done in asyncio.as_completed(tasks):
                     await done  # a bug in one feed propagates as it is, and stops the rest
@@ -204,7 +239,11 @@ class Updater:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
-                self._parser.close()
+                try:
+                    self._save_unchanged()
+                finally:
+                    self._parser.close()
+                    await guarded.aclose()
         return results
 
     def _guarded(self, request: FetchRequest) -> FetchRequest:
@@ -231,7 +270,7 @@ class Updater:
         else:
             log.info(line)
 
-    async def _process(self, result: FetchResult, discovery: Fetcher) -> UpdateResult:
+    async def _process(self, result: FetchResult, discovery: Callable[[], Fetcher]) -> UpdateResult:
         spec = self.specs[result.key]
         now = self.now()
         interval = self.intervals[spec.key]
@@ -239,12 +278,7 @@ class Updater:
             if isinstance(result, FetchFailed):
                 raise FeedError(result.url, result.error)
             if isinstance(result, NotModified):
-                self.store.save_unchanged(
-                    spec.key,
-                    validators=result.validators,
-                    now=now,
-                    next_poll=self._next_poll(spec.key, now, interval, result.max_age, quiet=1),
-                )
+                self._quiet(spec.key, result.validators, now, interval, result.max_age)
                 return UpdateResult(
                     spec.key, result.url, "not_modified", elapsed_ms=result.elapsed_ms
                 )
@@ -271,28 +305,23 @@ class Updater:
         self,
         spec: FeedSpec,
         result: Fetched,
-        discovery: Fetcher,
+        discovery: Callable[[], Fetcher],
         now: datetime,
         interval: int,
     ) -> UpdateResult:
         if result.permanent_redirect and result.permanent_redirect != result.url:
             self.store.set_fetch_url(spec.key, result.permanent_redirect, redirected=True)
         body_hash = hashlib.sha256(result.body).hexdigest()
-        if body_hash == self.store.body_hash(spec.key):
+        if body_hash == self._states[spec.key].body_hash:
             # A server without validators sent the same bytes again: nothing to parse.
-            self.store.save_unchanged(
-                spec.key,
-                validators=result.validators,
-                now=now,
-                next_poll=self._next_poll(spec.key, now, interval, result.max_age, quiet=1),
-            )
+            self._quiet(spec.key, result.validators, now, interval, result.max_age)
             return UpdateResult(spec.key, result.url, "not_modified", elapsed_ms=result.elapsed_ms)
         try:
             parsed = await self._parse(result)
         except ParseError as exc:
             if exc.info.kind != "not_a_feed":
                 raise
-            found = await self._discover(spec, result, discovery)
+            found = await self._discover(spec, result, discovery())
             if found is None:
                 raise
             result = found
@@ -318,11 +347,29 @@ class Updater:
             elapsed_ms=result.elapsed_ms,
         )
 
+    def _quiet(
+        self,
+        key: str,
+        validators: Validators,
+        now: datetime,
+        interval: int,
+        max_age: int | None,
+    ) -> None:
+        """A feed brought nothing new: queue its new state, saving every `BATCH` feeds."""
+        next_poll = self._next_poll(key, now, interval, max_age, quiet=1)
+        self._unchanged.append(Unchanged(key, validators, now, next_poll))
+        if len(self._unchanged) >= self.BATCH:
+            self._save_unchanged()
+
+    def _save_unchanged(self) -> None:
+        queued, self._unchanged = self._unchanged, []
+        self.store.save_unchanged(queued)
+
     def _next_poll(
         self, key: str, now: datetime, interval: int, max_age: int | None, *, quiet: int | None
     ) -> datetime:
         """Next poll after a success; `quiet` is 1 when this poll brought nothing new."""
-        unchanged = self.store.unchanged_polls(key) + quiet if quiet else 0
+        unchanged = self._states[key].unchanged_polls + quiet if quiet else 0
         return next_poll_time(
             now, interval, key=key, unchanged_polls=unchanged, retry_after=max_age
         )

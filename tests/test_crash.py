@@ -2,9 +2,9 @@
 
 A real `python -m aggregator update --all` runs against loopback feeds and is
 SIGKILLed at seeded random moments, several times in a row.  Each feed's update
-is one transaction (store.py), so after every kill the database must pass
-`PRAGMA integrity_check`, and one run to completion must then hold every entry
-of every feed exactly once.
+is one transaction (store.py; feeds with nothing new share one), so after
+every kill the database must pass `PRAGMA integrity_check`, and one run to
+completion must then hold every entry of every feed exactly once.
 """
 
 from __future__ import annotations

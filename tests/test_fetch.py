@@ -198,6 +198,18 @@ def test_chain_of_permanent_redirects_reports_the_new_address(feed_server):
     assert [r.path for r in feed_server.requests] == ["/old", "/older", "/new"]
 
 
+def test_a_cookie_set_by_a_redirect_is_sent_on_the_next_hop(feed_server):
+    # Some sites set a session cookie on their redirect and want it back.
+    feed_server.add(
+        "/feed", redirect_to="/checked", redirect_status=302, headers={"Set-Cookie": "s=1; Path=/"}
+    )
+    feed_server.add("/checked", RSS)
+    assert isinstance(fetch(feed_server.url("/feed")), Fetched)
+    first, second = feed_server.requests
+    assert "cookie" not in first.headers
+    assert second.headers["cookie"] == "s=1"
+
+
 def test_one_temporary_hop_means_no_permanent_redirect(feed_server):
     feed_server.add("/old", redirect_to="/moved", redirect_status=301)
     feed_server.add("/moved", redirect_to="/new", redirect_status=302)
@@ -420,6 +432,35 @@ def test_waiting_for_a_busy_hosts_slot_between_redirect_hops_is_not_counted(feed
     assert slow.error.kind == "timeout"
     assert isinstance(moved, Fetched), moved
     assert moved.body == RSS
+
+
+# --------------------------------------------------------------------------- proxies
+
+
+def _proxy_environment(monkeypatch, proxy, no_proxy=""):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    if no_proxy:
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+
+
+def test_http_proxy_from_the_environment_carries_the_request(feed_server, monkeypatch):
+    # The loopback server answers as a proxy would: the feed's host is one it
+    # could not have been reached at directly.
+    feed_server.add("/feed.xml", RSS)
+    _proxy_environment(monkeypatch, feed_server.base_url)
+    result = fetch("http://feeds.example.invalid/feed.xml")
+    assert isinstance(result, Fetched), result
+    [request] = feed_server.requests
+    assert request.host == "feeds.example.invalid"
+
+
+def test_no_proxy_hosts_are_fetched_directly(feed_server, monkeypatch):
+    feed_server.add("/feed.xml", RSS)
+    _proxy_environment(monkeypatch, unused_port_url(), no_proxy="127.0.0.1")
+    assert isinstance(fetch(feed_server.url("/feed.xml")), Fetched)
 
 
 # --------------------------------------------------------------------------- many feeds

@@ -7,12 +7,16 @@ feed among good ones loses nothing and is recorded.
 """
 
 import json
+import sqlite3
 from pathlib import Path
 
 import feedparser
 import pytest
 
 from aggregator.cli import main
+from aggregator.config import load_config
+from aggregator.store import Store
+from aggregator.update import UpdateOptions, update
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Patients Together</title><link>https://blog.example.org/</link>
@@ -42,6 +46,9 @@ MASTODON = b"""<?xml version="1.0" encoding="UTF-8"?>
 <description>&lt;p&gt;Twelve-hour shift, three nurses short. #NHS&lt;/p&gt;</description>
 <category>nhs</category></item>
 </channel></rss>"""
+
+
+ALL = UpdateOptions(force=True, parse_workers=1)
 
 
 def write_config(tmp_path: Path, feeds: dict[str, str]) -> Path:
@@ -128,6 +135,44 @@ def test_second_update_gets_304s_and_adds_nothing(campaign, feed_server, capsys)
         assert last.get("If-None-Match") or last.get("If-Modified-Since")
     parsed = feedparser.parse((campaign.parent / "public" / "feed.atom").read_bytes())
     assert len(parsed.entries) == 4
+
+
+def _feed_rows(config: Path) -> dict[str, dict]:
+    with sqlite3.connect(config.parent / "data" / "test.sqlite") as db:
+        db.row_factory = sqlite3.Row
+        return {row["url"]: dict(row) for row in db.execute("select * from feeds")}
+
+
+def test_every_poll_that_brings_nothing_new_is_counted_and_reschedules(campaign, feed_server):
+    assert run(campaign, "update") == 0
+    for _ in range(2):
+        assert run(campaign, "update", "--all") == 0
+    rows = _feed_rows(campaign).values()
+    assert {row["unchanged_polls"] for row in rows} == {2}
+    for row in rows:
+        assert row["next_poll"] > row["last_fetched"] == row["last_success"]
+        assert row["etag"] or row["last_modified"]
+
+
+def test_a_bug_in_one_feed_keeps_what_the_quiet_feeds_before_it_brought(
+    tmp_path, feed_server, monkeypatch
+):
+    quiet = feed_server.add("/quiet.rss", RSS, etag='"q-1"')
+    buggy = feed_server.add("/buggy.rss", RSS, etag='"b-1"')
+    config = write_config(tmp_path, {"Quiet": quiet, "Buggy": buggy})
+    assert run(config, "update") == 0
+    # Next time the buggy feed has changed, answers last, and parsing it hits a bug.
+    feed_server.add("/buggy.rss", RSS.replace(b"march", b"rally"), etag='"b-2"', delay=0.5)
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("aggregator.update.parse_and_sanitize", bug)
+    with Store.open(tmp_path / "data" / "test.sqlite") as store, pytest.raises(RuntimeError):
+        update(load_config(config), store, options=ALL)
+    rows = _feed_rows(config)
+    assert rows[quiet]["unchanged_polls"] == 1
+    assert rows[buggy]["unchanged_polls"] == 0
 
 
 def test_update_without_all_skips_feeds_that_are_not_due(campaign, feed_server, capsys):
