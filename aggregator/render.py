@@ -12,9 +12,12 @@ What `build` writes into `settings.output`:
     health.html                               each feed's last success and last error
     style.css  favicon.svg                    from templates/static/
 
-Rendering is pure (values in, strings out) until `write_atomic`, which replaces
-each file in one rename, and skips a file whose bytes are unchanged, so a
-rebuild with nothing new writes nothing.  The feed documents themselves come
+Rendering is pure (values in, strings out); each finished file is staged on
+disk beside its place (a hidden temporary file, so a build of 100,000 entries
+does not hold the whole site in memory), and only when every file is made are
+they all moved into place, one rename each: a build that fails part-way, on a
+full disk say, leaves the previous site as it was.  A file whose bytes are
+unchanged is not staged, so a rebuild with nothing new writes nothing.  The feed documents themselves come
 from syndication.py; this module chooses what goes in each and builds the
 pages.  Entry HTML was sanitised before it was stored (sanitize.py); pages show
 plain-text excerpts of it, and templates run with autoescape on.
@@ -435,10 +438,25 @@ def write_atomic(path: Path, content: str | bytes) -> bool:
     Skipping identical files keeps unchanged builds cheap and keeps the files'
     modification times (and so HTTP caches) honest.
     """
+    staged = _stage(path, content)
+    if staged is None:
+        return False
+    _commit([(staged, path)])
+    return True
+
+
+# mkstemp's names for the files `_stage` writes: ".<name>.<8 characters>.tmp".
+_STAGED = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+def _stage(path: Path, content: str | bytes) -> Path | None:
+    """Write `content` to a hidden file beside `path`, flushed to disk; None if `path`
+    already holds exactly this.  `_commit` puts it in place, `_discard` removes it.
+    """
     data = content.encode("utf-8") if isinstance(content, str) else content
     try:
         if path.exists() and path.read_bytes() == data:
-            return False
+            return None
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
@@ -447,7 +465,6 @@ def write_atomic(path: Path, content: str | bytes) -> bool:
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -456,7 +473,36 @@ def write_atomic(path: Path, content: str | bytes) -> bool:
             f"Could not write {path}: {exc.strerror or exc}. Check that `settings.output` in "
             "feeds.yaml points to a folder this user can write; the previous files are unchanged."
         ) from exc
-    return True
+    return Path(tmp)
+
+
+def _commit(staged: Sequence[tuple[Path, Path]]) -> None:
+    """Move staged files into place, one rename each (renames need no disk space)."""
+    for done, (tmp, path) in enumerate(staged):
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            _discard(staged[done:])
+            raise OutputError(
+                f"Could not put the new {path} in place: {exc.strerror or exc}. The files "
+                "before it in this build were updated and the rest were not; check that this "
+                "user can write the output folder, then build again."
+            ) from exc
+
+
+def _discard(staged: Iterable[tuple[Path, Path]]) -> None:
+    """Remove staged files that will not be committed."""
+    for tmp, _ in staged:
+        tmp.unlink(missing_ok=True)
+
+
+def _remove_leftover_staged(output: Path) -> None:
+    """Delete staged files a build killed part-way (kill -9, power loss) left behind."""
+    if not output.is_dir():
+        return
+    for path in output.rglob(".*.tmp"):
+        if _STAGED.fullmatch(path.name):
+            path.unlink(missing_ok=True)
 
 
 def _existing_signature(path: Path) -> str | None:
@@ -507,7 +553,12 @@ class _Site:
     now: datetime
     renderer: Renderer = field(init=False)
     zone: ZoneInfo = field(init=False)
-    files: dict[str, str] = field(default_factory=dict)
+    # Finished files wait on disk, beside where they go, until the build commits:
+    # a full build no longer holds every page in memory (issue 8), and a failure
+    # part-way (a full disk) still leaves the previous site as it was.
+    staged: list[tuple[Path, Path]] = field(default_factory=list)
+    paths: set[str] = field(default_factory=set)  # every file this build made
+    identical: int = 0  # made, but equal to what was there
     # Signatures of the pages the last build made (page key -> signature).
     previous: dict[str, str] = field(default_factory=dict)
     signatures: dict[str, str] = field(default_factory=dict)  # this build's
@@ -640,12 +691,28 @@ class _Site:
     def views(self, posts: Iterable[Post]) -> list[EntryView]:
         return [entry_view(p.entry, self.config, self.zone, p) for p in posts]
 
-    def page(self, path: str, template: str, **context: object) -> None:
-        """Render one page at `path` (relative to the output folder)."""
+    def put(self, path: str, content: str) -> None:
+        """Stage one finished file at `path` (relative to the output folder)."""
+        if path in self.paths:
+            raise AssertionError(f"{path} was made twice in one build")
+        self.paths.add(path)
+        target = self.config.settings.output / path
+        staged = _stage(target, content)
+        if staged is None:
+            self.identical += 1
+        else:
+            self.staged.append((staged, target))
+
+    def render_page(self, path: str, template: str, **context: object) -> str:
+        """One page for `path` (relative to the output folder), as text."""
         depth = path.count("/")
         context.setdefault("root", "../" * depth)
         context.setdefault("canonical", self.renderer.url(path.removesuffix("index.html")))
-        self.files[path] = self.renderer.render(template, **context)
+        return self.renderer.render(template, **context)
+
+    def page(self, path: str, template: str, **context: object) -> None:
+        """Render one page at `path` and stage it."""
+        self.put(path, self.render_page(path, template, **context))
 
     def feeds(self, folder: str, title: str, home: str, posts: Sequence[Post]) -> None:
         """feed.atom, feed.rss and feed.json in `folder` ("" for the site's own)."""
@@ -667,7 +734,7 @@ class _Site:
                 alternates=urls,
             )
             make = {"atom": syndication.atom, "rss": syndication.rss, "json": syndication.json_feed}
-            self.files[folder + name] = make[kind](info, items)
+            self.put(folder + name, make[kind](info, items))
 
     def feed_item(self, post: Post) -> FeedItem:
         """One post in the feeds: its primary's text, canonical link, and its other platforms."""
@@ -725,10 +792,13 @@ class _Site:
                 continue
             posts = self.posts(slugs, limit=settings.feed_length)
             self.feeds(folder, title, folder, posts)
-        self.files["sources.opml"] = syndication.opml(
-            f"{settings.title}: every campaigner's own feeds",
-            self.opml_groups(),
-            owner_url=self.renderer.url(""),
+        self.put(
+            "sources.opml",
+            syndication.opml(
+                f"{settings.title}: every campaigner's own feeds",
+                self.opml_groups(),
+                owner_url=self.renderer.url(""),
+            ),
         )
         return len(entries)
 
@@ -786,11 +856,12 @@ class _Site:
         limit = options.max_entries
         while True:
             shown = _truncate_groups(groups, limit)
-            self.page("index.html", "index.html", groups=shown, **context)
-            size = len(self.files["index.html"].encode())
+            text = self.render_page("index.html", "index.html", groups=shown, **context)
+            size = len(text.encode())
             if size <= PAGE_BUDGET or limit <= 10:
                 break
             limit = max(10, int(limit * PAGE_BUDGET / size * 0.95))
+        self.put("index.html", text)
 
     def source_pages(self) -> None:
         status_by_source: dict[str, list[FeedStatus]] = {}
@@ -927,7 +998,7 @@ class _Site:
             entries = self.posts(
                 self.slugs, since=start, until=end, shared=settings.page.shared_links
             )
-            self.page(
+            text = self.render_page(
                 path,
                 "day.html",
                 groups=group_by_day(self.views(entries)),
@@ -937,7 +1008,7 @@ class _Site:
                 older=(day_path(older), day_label(older)) if older else None,
                 nav="archive",
             )
-            self.files[path] += f"<!-- signature:{signature} -->\n"
+            self.put(path, text + f"<!-- signature:{signature} -->\n")
         months: dict[tuple[int, int], list[dict[str, object]]] = {}
         for day in ordered:
             months.setdefault((day.year, day.month), []).append(
@@ -1003,7 +1074,7 @@ class _Site:
 
     def static_files(self) -> None:
         for name in ("style.css", "favicon.svg"):
-            self.files[name] = self.renderer.static(name)
+            self.put(name, self.renderer.static(name))
 
 
 def build(config: Config, store: Store, *, now: datetime | None = None) -> BuildReport:
@@ -1021,27 +1092,27 @@ def build(config: Config, store: Store, *, now: datetime | None = None) -> Build
         # Nothing a build reads has changed since the last one (issue 8).
         return BuildReport((), int(last["files"]), int(last["entries"]))
     previous = last.get("signatures") if last is not None else None
+    _remove_leftover_staged(config.settings.output)
     site = _Site(config, store, now, previous=previous if isinstance(previous, dict) else {})
-    count = site.build_feeds()
-    site.front_page()
-    site.source_pages()
-    site.tag_pages()
-    site.archive()
-    site.health()
-    site.static_files()
-    written: list[Path] = []
-    unchanged = site.skipped
-    for name, text in site.files.items():
-        target = config.settings.output / name
-        if write_atomic(target, text):
-            written.append(target)
-        else:
-            unchanged += 1
+    try:
+        count = site.build_feeds()
+        site.front_page()
+        site.source_pages()
+        site.tag_pages()
+        site.archive()
+        site.health()
+        site.static_files()
+    except BaseException:
+        _discard(site.staged)
+        raise
+    _commit(site.staged)
+    written = [target for _, target in site.staged]
+    unchanged = site.skipped + site.identical
     record = {
         "state": state,
         "files": len(written) + unchanged,
         "entries": count,
-        "paths": sorted({*site.files, *site.kept}),
+        "paths": sorted({*site.paths, *site.kept}),
         "signatures": site.signatures,
     }
     write_atomic(state_file, json.dumps(record))

@@ -436,3 +436,38 @@ def test_an_empty_store_builds_a_helpful_site(tmp_path):
         build(config, store, now=NOW)
     assert "No posts in the last 7 days yet." in (config.settings.output / "index.html").read_text()
     assert (config.settings.output / "feed.atom").is_file()
+
+
+def test_a_build_that_fails_part_way_leaves_the_previous_site_and_no_temporary_files(
+    site, monkeypatch
+):
+    # Files are staged on disk as they are made (issue 8: a full build no longer
+    # holds the site in memory) and moved into place only once all are made.
+    from aggregator import render
+
+    config, store, _ = site
+    out = config.settings.output
+    before = _files(out)
+    save(store, FAIRPAY, [post("https://fairpay.example/news/late", NOW, title="Late post")])
+
+    def broken(self):
+        raise RuntimeError("a bug while making the archive")
+
+    monkeypatch.setattr(render._Site, "archive", broken)
+    with pytest.raises(RuntimeError):
+        build(config, store, now=NOW)
+    assert _files(out) == before
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_temporary_files_left_by_a_killed_build_are_cleared_by_the_next(site):
+    config, store, _ = site
+    out = config.settings.output
+    leftover = out / "sources" / ".index.html.k3x_9q2a.tmp"
+    leftover.write_text("half a page")
+    own = out / ".organiser-notes.tmp"  # hidden and .tmp, but not a name we make
+    own.write_text("Remember to add the new campaigners.")
+    save(store, FAIRPAY, [post("https://fairpay.example/news/next", NOW, title="Next post")])
+    build(config, store, now=NOW)
+    assert not leftover.exists()
+    assert own.exists()
