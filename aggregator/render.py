@@ -17,10 +17,11 @@ disk beside its place (a hidden temporary file, so a build of 100,000 entries
 does not hold the whole site in memory), and only when every file is made are
 they all moved into place, one rename each: a build that fails part-way, on a
 full disk say, leaves the previous site as it was.  A file whose bytes are
-unchanged is not staged, so a rebuild with nothing new writes nothing.  The feed documents themselves come
-from syndication.py; this module chooses what goes in each and builds the
-pages.  Entry HTML was sanitised before it was stored (sanitize.py); pages show
-plain-text excerpts of it, and templates run with autoescape on.
+unchanged is not staged, so a rebuild with nothing new writes nothing.  The
+feed documents themselves come from syndication.py; this module chooses what
+goes in each and builds the pages.  Entry HTML was sanitised before it was
+stored (sanitize.py); pages show plain-text excerpts of it, and templates run
+with autoescape on.
 
 For big stores each page queries only what it shows: the front page its days,
 a campaigner page their latest posts, and the day archive is read through one
