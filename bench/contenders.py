@@ -242,7 +242,7 @@ def _choose_transport(name: str) -> None:
 
 
 def _transport(name: str) -> httpx.AsyncBaseTransport:
-    """httpx's own transport (HTTP/1.1 or with HTTP/2 allowed), or httpx-aiohttp's."""
+    """httpx's own transport (HTTP/1.1 or with HTTP/2 allowed), httpx-aiohttp's, or ours."""
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     if name == "httpx":
         return httpx.AsyncHTTPTransport(limits=limits)
@@ -253,7 +253,11 @@ def _transport(name: str) -> httpx.AsyncBaseTransport:
         from httpx_aiohttp import AiohttpTransport
 
         return AiohttpTransport(limits=limits)
-    raise SystemExit(f"Unknown transport {name!r}: use httpx, http2 or aiohttp.")
+    if name == "project":  # the update's own: httpx over aiohttp (aggregator/transport.py)
+        from aggregator.transport import http_transport
+
+        return http_transport(CONCURRENCY)
+    raise SystemExit(f"Unknown transport {name!r}: use httpx, http2, aiohttp or project.")
 
 
 def run_cycles(urls: list[str], workdir: Path, cycles: int) -> dict[str, Any]:

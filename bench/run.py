@@ -3,8 +3,8 @@
 Starts the loopback farm (bench/farm.py), then runs every contender in a fresh
 process of its own (bench/contenders.py) against the same feeds, in this order:
 
-    floor    fetch with a bare httpx client (its own transport and httpx-aiohttp's;
-             HTTP/2 too with --transports all), cold then warm (all 304);
+    floor    fetch with a bare httpx client (its own transport, httpx-aiohttp's and the
+             project's; HTTP/2 too with --transports all), cold then warm (all 304);
              fetch + feedparser.parse with its defaults, cold
     project  this project's update: cold (empty store), warm (all 304),
              warm without validators (the farm ignores conditional GET), warm
@@ -204,6 +204,12 @@ def ratios(bench: Bench) -> list[tuple[str, float, str]]:
         "",
     )
     ratio(
+        "project warm / bare fetch, project transport",
+        "project warm (304)",
+        "fetch httpx+project transport warm",
+        "",
+    )
+    ratio(
         "project warm, httpx transport / aiohttp",
         "project warm (304) [httpx transport]",
         "project warm (304)",
@@ -275,8 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument(
         "--transports",
-        default="httpx,aiohttp",
-        help="comma-separated: httpx,aiohttp,http2 or all",
+        default="httpx,aiohttp,project",
+        help="comma-separated: httpx,aiohttp,http2,project or all",
     )
     parser.add_argument(
         "--skip", default="", help="comma-separated: reader,build,digest,floor,threads,cycles"
@@ -289,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     transports = (
-        ["httpx", "aiohttp", "http2"]
+        ["httpx", "aiohttp", "http2", "project"]
         if args.transports == "all"
         else [t.strip() for t in args.transports.split(",") if t.strip()]
     )
@@ -326,7 +332,9 @@ def main(argv: list[str] | None = None) -> int:
             print(HEADER)
             if "floor" not in skip:
                 for t in transports:
-                    name = "httpx" if t == "httpx" else f"httpx+{t}"
+                    name = {"httpx": "httpx", "project": "httpx+project transport"}.get(
+                        t, f"httpx+{t}"
+                    )
                     bench.run(f"fetch {name} cold", "fetch", f"fetch-{t}", "--transport", t)
                     bench.run(f"fetch {name} warm", "fetch", f"fetch-{t}", "--transport", t)
                 bench.run(
@@ -335,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.run("project cold", "project", "project")
             bench.run("project warm (304)", "project", "project")
             for t in transports:
-                if t != "aiohttp":  # the project's own transport is httpx over aiohttp
+                # "project warm (304)" is the project's own transport, httpx over aiohttp.
+                if t not in ("aiohttp", "project"):
                     bench.run(
                         f"project warm (304) [{t} transport]", "project", "project",
                         "--transport", t,

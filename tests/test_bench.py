@@ -179,6 +179,7 @@ def test_benchmark_runs_end_to_end_on_a_tiny_farm(tmp_path):
     assert rows["project warm (no validators)"]["not_modified"] == 5  # same bytes: not parsed
     assert rows["fetch httpx cold"]["ok"] == 5
     assert rows["fetch httpx warm"]["not_modified"] == 5
+    assert rows["fetch httpx+project transport warm"]["not_modified"] == 5
     assert rows["fetch+feedparser cold"]["entries_new"] == 15
     assert rows["build unchanged"]["written"] == 0
     # One new post rewrites the pages that show it, not the whole site.
