@@ -417,7 +417,8 @@ class Store:
             )
         if by_link:
             fetched_keys = [
-                (identity_key(e, by_link=True), _link_key(e.link)) for e in parsed.entries
+                (identity_key(e, by_link=True), k.link_key)
+                for e, k in zip(parsed.entries, keys, strict=True)
             ]
             owners: dict[str, list[str]] = {}
             for identity, link in stored_keys:
