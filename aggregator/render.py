@@ -629,14 +629,7 @@ class _Site:
         settings = self.config.settings
         window = timedelta(seconds=settings.crosspost_window)
         hidden = self.hidden
-        raw = self.store.entries(
-            sources=slugs,
-            since=since - window if since is not None else None,
-            until=until + window if until is not None else None,
-            # Each post may stand for a few entries (one per platform); marks() reads the same.
-            limit=None if limit is None else limit * 4 + 10,
-            exclude_ids=self.excluded - hidden,
-        )
+        raw = self.store.entries(**self._read(slugs, since, until, limit))
         merged = merge(
             raw,
             window=window,
@@ -676,13 +669,28 @@ class _Site:
         self.skipped += len(paths)
         return True
 
+    def _read(
+        self,
+        slugs: Sequence[str],
+        since: datetime | None,
+        until: datetime | None,
+        limit: int | None,
+    ) -> dict[str, Any]:
+        """The store query behind `posts` (and `marks`, which must read the same rows)."""
+        window = timedelta(seconds=self.config.settings.crosspost_window)
+        return {
+            "sources": slugs,
+            "since": since - window if since is not None else None,
+            "until": until + window if until is not None else None,
+            # Each post may stand for a few entries (one per platform).
+            "limit": None if limit is None else limit * 4 + 10,
+            "exclude_ids": self.excluded - self.hidden,
+        }
+
     def marks(self, slugs: Sequence[str], *, limit: int) -> list[tuple[object, ...]]:
         """What `posts(slugs, limit=limit)` reads, in short: equal marks, equal posts."""
-        hidden = self.hidden
-        rows = self.store.entry_marks(
-            sources=slugs, limit=limit * 4 + 10, exclude_ids=self.excluded - hidden
-        )
-        return [(*row, row[0] in hidden) for row in rows]
+        rows = self.store.entry_marks(**self._read(slugs, None, None, limit))
+        return [(*row, row[0] in self.hidden) for row in rows]
 
     @cached_property
     def hidden(self) -> frozenset[str]:
