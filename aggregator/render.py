@@ -552,6 +552,7 @@ class _Site:
     config: Config
     store: Store
     now: datetime
+    fingerprint: str  # Renderer.fingerprint: code, templates and config
     renderer: Renderer = field(init=False)
     zone: ZoneInfo = field(init=False)
     # Finished files wait on disk, beside where they go, until the build commits:
@@ -645,10 +646,6 @@ class _Site:
             and (until is None or p.entry.published < until)
         ]
         return posts if limit is None else posts[:limit]
-
-    @cached_property
-    def fingerprint(self) -> str:
-        return self.renderer.fingerprint()
 
     def unchanged(self, key: str, paths: Sequence[str], *inputs: object) -> bool:
         """Whether the files at `paths` were made by the last build from these very inputs.
@@ -1095,14 +1092,23 @@ def build(config: Config, store: Store, *, now: datetime | None = None) -> Build
     """
     now = now or datetime.now(UTC)
     state_file = _state_file(config)
-    state = _build_state(config, store, now)
+    # Read the code and templates once: the whole build's state and every page
+    # signature start from it.
+    fingerprint = Renderer(config).fingerprint()
+    state = _build_state(config, store, now, fingerprint)
     last = _last_build(state_file, config.settings.output)
     if last is not None and last.get("state") == state:
         # Nothing a build reads has changed since the last one (issue 8).
         return BuildReport((), int(last["files"]), int(last["entries"]))
     previous = last.get("signatures") if last is not None else None
     _remove_leftover_staged(config.settings.output)
-    site = _Site(config, store, now, previous=previous if isinstance(previous, dict) else {})
+    site = _Site(
+        config,
+        store,
+        now,
+        fingerprint,
+        previous=previous if isinstance(previous, dict) else {},
+    )
     try:
         count = site.build_feeds()
         site.front_page()
@@ -1147,10 +1153,10 @@ def _last_build(path: Path, output: Path) -> dict[str, Any] | None:
     return record
 
 
-def _build_state(config: Config, store: Store, now: datetime) -> str:
+def _build_state(config: Config, store: Store, now: datetime, fingerprint: str) -> str:
     """A hash of everything a build reads; equal hashes mean equal output.
 
-    The code (every module of the package), templates and config; the output
+    The code, templates and config (`fingerprint`, `Renderer.fingerprint`); the output
     folder's path and whether the digest archive exists (the front page links
     it); the local day and how many entries are published before now + 1 day
     (the front page's window); and every row of every table, where entries count
@@ -1159,9 +1165,7 @@ def _build_state(config: Config, store: Store, now: datetime) -> str:
     to render them.
     """
     digest = hashlib.sha256()
-    for module in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(module.read_bytes())
-    digest.update(Renderer(config).fingerprint().encode())
+    digest.update(fingerprint.encode())
     output = config.settings.output
     zone = ZoneInfo(config.settings.timezone)
     digest.update(f"{output.resolve()}|{(output / 'digest' / 'index.html').exists()}".encode())
